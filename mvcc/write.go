@@ -130,6 +130,9 @@ func (s *Store) CommitMeta(m MetaWrite, firstReject uint64) error {
 		}
 	}
 	s.metaSeq++
+	if err := txn.Set(metaKey(seqName), nil); err != nil {
+		return fmt.Errorf("mvcc: meta: %w", err)
+	}
 	if err := txn.CommitAt(s.metaSeq, nil); err != nil {
 		return fmt.Errorf("mvcc: meta commit: %w", err)
 	}
@@ -175,20 +178,23 @@ func (s *Store) Rejects(fn func(seq uint64, rec []byte) error) error {
 	return nil
 }
 
-// loadMetaSeq finds the highest meta version, so new meta commits sort after
-// every earlier one.
+// seqName is the meta record every meta commit rewrites; its version is the
+// sequence number of the last meta commit.
+const seqName = "seq"
+
+// loadMetaSeq finds the last meta commit's version, so new meta commits sort
+// after every earlier one.
 func (s *Store) loadMetaSeq() error {
 	txn := s.db.NewTransactionAt(math.MaxUint64, false)
 	defer txn.Discard()
-	for _, p := range [][]byte{{prefixMeta}, {prefixReject}} {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: p, AllVersions: true, PrefetchValues: false})
-		for it.Seek(p); it.Valid(); it.Next() {
-			if v := it.Item().Version(); v > s.metaSeq {
-				s.metaSeq = v
-			}
-		}
-		it.Close()
+	item, err := txn.Get(metaKey(seqName))
+	if err == badger.ErrKeyNotFound {
+		return nil
 	}
+	if err != nil {
+		return fmt.Errorf("mvcc: read meta sequence: %w", err)
+	}
+	s.metaSeq = item.Version()
 	return nil
 }
 

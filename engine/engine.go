@@ -1,0 +1,277 @@
+// Package engine ties ttq together: it owns the store, the catalog and the
+// watermarks, applies ingested records, seals the timeline and answers SQL.
+package engine
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"ttq/catalog"
+	"ttq/mvcc"
+	"ttq/timeline"
+	"ttq/watermark"
+)
+
+// Sentinel errors of the engine. Messages wrapped around them say what to do.
+var (
+	// ErrNotSealed is returned for a read AS OF a time after the global watermark.
+	ErrNotSealed = errors.New("engine: not sealed yet")
+	// ErrBeforeHorizon is returned for a read AS OF a time behind retention.
+	ErrBeforeHorizon = errors.New("engine: before the retention horizon")
+	// ErrClosed is returned after Close.
+	ErrClosed = errors.New("engine: closed")
+)
+
+// Options configure an Engine.
+type Options struct {
+	// InMemory keeps the store in memory (tests).
+	InMemory bool
+	// NoSync skips fsync on commit (benchmarks only).
+	NoSync bool
+	// Retention is how much timeline before G stays queryable, in
+	// microseconds; 0 keeps everything.
+	Retention int64
+	// BatchSize is how many records one ingest commit holds at most.
+	BatchSize int
+	// EpochLength is the default epoch of views, in microseconds.
+	EpochLength int64
+}
+
+const (
+	defaultBatchSize = 8192
+	defaultEpoch     = 1_000_000
+)
+
+// state is the writer's bookkeeping, stored as the "state" meta record in
+// the same commit as the data it covers.
+type state struct {
+	Tracker   *watermark.Tracker          `json:"tracker"`
+	RejectSeq uint64                      `json:"reject_seq"`
+	Rejects   map[string]map[string]int64 `json:"rejects"`  // source -> reason -> count
+	Applied   map[string]int64            `json:"applied"`  // source -> updates applied
+	Offsets   map[string]int64            `json:"offsets"`  // stream position ("topic/partition") -> next offset
+}
+
+func newState() *state {
+	return &state{Tracker: watermark.New(), Rejects: map[string]map[string]int64{}, Applied: map[string]int64{}, Offsets: map[string]int64{}}
+}
+
+func (s *state) clone() *state {
+	c := &state{Tracker: s.Tracker.Clone(), RejectSeq: s.RejectSeq,
+		Rejects: map[string]map[string]int64{}, Applied: map[string]int64{}, Offsets: map[string]int64{}}
+	for src, m := range s.Rejects {
+		cm := map[string]int64{}
+		for r, n := range m {
+			cm[r] = n
+		}
+		c.Rejects[src] = cm
+	}
+	for k, v := range s.Applied {
+		c.Applied[k] = v
+	}
+	for k, v := range s.Offsets {
+		c.Offsets[k] = v
+	}
+	return c
+}
+
+// view is what readers see: an immutable catalog and watermark state,
+// swapped atomically after each commit.
+type view struct {
+	cat     *catalog.Catalog
+	st      *state
+	g       int64
+	horizon int64
+}
+
+// Engine is one open ttq store.
+type Engine struct {
+	store *mvcc.Store
+	opts  Options
+
+	// wmu is the writer lock: it serialises ingest and DDL and guards cat
+	// and st, the writer's live copies. Readers never take it.
+	wmu sync.Mutex
+	cat *catalog.Catalog
+	st  *state
+
+	pub atomic.Pointer[view]
+
+	sealMu   sync.Mutex // guards sealCh
+	sealCh   chan struct{}
+	closed   atomic.Bool
+	onSealed []func(oldG, newG int64) // run by the writer after G moves, under wmu
+}
+
+// Open opens (or creates) the store in dir.
+func Open(dir string, opts Options) (*Engine, error) {
+	if opts.BatchSize <= 0 {
+		opts.BatchSize = defaultBatchSize
+	}
+	if opts.EpochLength <= 0 {
+		opts.EpochLength = defaultEpoch
+	}
+	st, err := mvcc.Open(dir, mvcc.Options{InMemory: opts.InMemory, NoSync: opts.NoSync})
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{store: st, opts: opts, cat: catalog.New(), st: newState(), sealCh: make(chan struct{})}
+	if b, ok, err := st.Meta("catalog"); err != nil {
+		st.Close()
+		return nil, err
+	} else if ok {
+		if e.cat, err = catalog.Unmarshal(b); err != nil {
+			st.Close()
+			return nil, err
+		}
+	}
+	if b, ok, err := st.Meta("state"); err != nil {
+		st.Close()
+		return nil, err
+	} else if ok {
+		s := newState()
+		if err := json.Unmarshal(b, s); err != nil {
+			st.Close()
+			return nil, fmt.Errorf("engine: decode state: %w", err)
+		}
+		if s.Tracker == nil || s.Tracker.Sources == nil {
+			s.Tracker = watermark.New()
+		}
+		e.st = s
+	}
+	e.publishLocked()
+	return e, nil
+}
+
+// Close closes the store. In-flight writers finish first.
+func (e *Engine) Close() error {
+	e.wmu.Lock()
+	defer e.wmu.Unlock()
+	if e.closed.Swap(true) {
+		return nil
+	}
+	return e.store.Close()
+}
+
+// Store exposes the MVCC store (benchmarks, view maintenance).
+func (e *Engine) Store() *mvcc.Store { return e.store }
+
+// Options returns the engine's options.
+func (e *Engine) Options() Options { return e.opts }
+
+// OnSealed registers fn to run after each commit that moved G, with the
+// writer lock held. View maintenance hooks in here.
+func (e *Engine) OnSealed(fn func(oldG, newG int64)) {
+	e.wmu.Lock()
+	defer e.wmu.Unlock()
+	e.onSealed = append(e.onSealed, fn)
+}
+
+// commitStateLocked stores the catalog (if changed), the state and the
+// rejects in one atomic meta commit.
+func (e *Engine) commitStateLocked(catChanged bool, rejects [][]byte, firstReject uint64) error {
+	sb, err := json.Marshal(e.st)
+	if err != nil {
+		return fmt.Errorf("engine: encode state: %w", err)
+	}
+	m := mvcc.MetaWrite{Puts: map[string][]byte{"state": sb}, Rejects: rejects}
+	if catChanged {
+		cb, err := e.cat.Marshal()
+		if err != nil {
+			return fmt.Errorf("engine: encode catalog: %w", err)
+		}
+		m.Puts["catalog"] = cb
+	}
+	return e.store.CommitMeta(m, firstReject)
+}
+
+// publishLocked makes the writer's committed state visible to readers and
+// wakes anyone waiting for G to move. Call only after the commit returned.
+func (e *Engine) publishLocked() {
+	old := e.pub.Load()
+	g := e.st.Tracker.Global()
+	v := &view{cat: e.cat.Clone(), st: e.st.clone(), g: g}
+	if e.opts.Retention > 0 && g != timeline.None {
+		v.horizon = g - e.opts.Retention
+	}
+	if old != nil && old.horizon > v.horizon {
+		v.horizon = old.horizon // the horizon never moves back
+	}
+	e.pub.Store(v)
+	if v.horizon > 0 {
+		e.store.SetHorizon(v.horizon)
+	}
+	if old == nil || old.g != g {
+		oldG := timeline.None
+		if old != nil {
+			oldG = old.g
+		}
+		for _, fn := range e.onSealed {
+			fn(oldG, g)
+		}
+		e.sealMu.Lock()
+		close(e.sealCh)
+		e.sealCh = make(chan struct{})
+		e.sealMu.Unlock()
+	}
+}
+
+// Watermark returns the published global watermark G.
+func (e *Engine) Watermark() int64 { return e.pub.Load().g }
+
+// Sealed returns a channel closed the next time G moves.
+func (e *Engine) Sealed() <-chan struct{} {
+	e.sealMu.Lock()
+	defer e.sealMu.Unlock()
+	return e.sealCh
+}
+
+// Catalog returns the published catalog. Do not modify it.
+func (e *Engine) Catalog() *catalog.Catalog { return e.pub.Load().cat }
+
+// SourceWatermark is one source's row in ttq_watermarks.
+type SourceWatermark struct {
+	Source   string
+	Kind     string
+	W        int64 // timeline.None when nothing is sealed for it
+	MaxTS    int64 // newest record time seen, timeline.None if none
+	Holding  bool  // its watermark is G: it holds the global watermark back
+	Since    int64 // G when this source's watermark last moved
+	Applied  int64
+	Rejected int64
+}
+
+// Watermarks returns every source's watermark and G, as published.
+func (e *Engine) Watermarks() (g int64, sources []SourceWatermark) {
+	v := e.pub.Load()
+	for _, name := range v.cat.SourceNames() {
+		s := v.st.Tracker.Sources[name]
+		sw := SourceWatermark{Source: name, W: timeline.None, MaxTS: timeline.None, Since: timeline.None}
+		if s != nil {
+			sw.Kind, sw.W, sw.MaxTS, sw.Since = s.Kind, s.W(), s.MaxTS(), s.Since
+			sw.Holding = sw.W == v.g
+		}
+		sw.Applied = v.st.Applied[name]
+		for _, n := range v.st.Rejects[name] {
+			sw.Rejected += n
+		}
+		sources = append(sources, sw)
+	}
+	return v.g, sources
+}
+
+// RejectCounts returns rejects counted per source and reason.
+func (e *Engine) RejectCounts() map[string]map[string]int64 {
+	return e.pub.Load().st.clone().Rejects
+}
+
+// Offsets returns the stored stream positions (for the Kafka daemon).
+func (e *Engine) Offsets() map[string]int64 {
+	return e.pub.Load().st.clone().Offsets
+}
+
+// Horizon returns the retention horizon (0 when everything is kept).
+func (e *Engine) Horizon() int64 { return e.pub.Load().horizon }

@@ -1,0 +1,259 @@
+package engine
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+
+	"ttq/catalog"
+	"ttq/ingest"
+	"ttq/mvcc"
+	"ttq/timeline"
+)
+
+// MaxLine bounds one NDJSON line; a longer line is rejected (too_large) and
+// the reader moves on to the next line.
+const MaxLine = 16 << 20
+
+// Record is one raw envelope and where it came from.
+type Record struct {
+	Line   []byte
+	Origin string // "file:line", "topic/partition/offset", "http request N line M"
+	// Partition is the watermark partition ("" for files and HTTP;
+	// "topic/partition" for Kafka).
+	Partition string
+	// TooLarge marks a line cut at MaxLine; it is rejected.
+	TooLarge bool
+}
+
+// Counts sums what an ingest did.
+type Counts struct {
+	Applied    int64 `json:"applied"`    // upserts and deletes stored as versions
+	Watermarks int64 `json:"watermarks"` // watermark records read
+	Rejected   int64 `json:"rejected"`   // records stored as rejects
+}
+
+// Add adds o to c.
+func (c *Counts) Add(o Counts) {
+	c.Applied += o.Applied
+	c.Watermarks += o.Watermarks
+	c.Rejected += o.Rejected
+}
+
+// LineError reports one rejected record.
+type LineError struct {
+	Index   int    `json:"line"` // 1-based position of the record in the call
+	Origin  string `json:"origin"`
+	Reason  string `json:"reason"`
+	Message string `json:"message"`
+}
+
+// Position is a stream offset to store in the same commit as the records
+// read up to it (Kafka: the next offset of a partition).
+type Position struct {
+	Stream string
+	Next   int64
+}
+
+// Apply validates and applies recs as one durable commit: versions, rejects,
+// watermarks and positions all land together or, after a crash, the
+// versions are invisible to every sealed read. It returns once everything is
+// durable and the new G is published.
+func (e *Engine) Apply(ctx context.Context, recs []Record, pos ...Position) (Counts, []LineError, error) {
+	if err := ctx.Err(); err != nil {
+		return Counts{}, nil, err
+	}
+	e.wmu.Lock()
+	defer e.wmu.Unlock()
+	if e.closed.Load() {
+		return Counts{}, nil, ErrClosed
+	}
+	saved := e.st.clone()
+	counts, errs, err := e.applyLocked(recs, pos)
+	if err != nil {
+		e.st = saved // nothing committed: forget the batch's effect on watermarks
+		return Counts{}, nil, err
+	}
+	e.publishLocked()
+	return counts, errs, nil
+}
+
+func (e *Engine) applyLocked(recs []Record, pos []Position) (Counts, []LineError, error) {
+	var (
+		counts  Counts
+		errs    []LineError
+		rejects [][]byte
+		batch   = e.store.NewBatch()
+		first   = e.st.RejectSeq
+		tr      = e.st.Tracker
+	)
+	rejectRec := func(i int, r *Record, re *ingest.RejectError) {
+		rj := ingest.Reject{Source: re.Source, Table: re.Table, Reason: re.Reason, Message: re.Message, Origin: r.Origin, Record: r.Line}
+		rejects = append(rejects, rj.Marshal())
+		m := e.st.Rejects[re.Source]
+		if m == nil {
+			m = map[string]int64{}
+			e.st.Rejects[re.Source] = m
+		}
+		m[re.Reason]++
+		counts.Rejected++
+		errs = append(errs, LineError{Index: i + 1, Origin: r.Origin, Reason: re.Reason, Message: re.Message})
+	}
+	for i := range recs {
+		r := &recs[i]
+		if r.TooLarge {
+			rejectRec(i, r, &ingest.RejectError{Reason: ingest.ReasonTooLarge, Message: fmt.Sprintf("line longer than %d bytes", MaxLine)})
+			continue
+		}
+		u, re := ingest.Decode(r.Line, e.cat)
+		if re != nil {
+			rejectRec(i, r, re)
+			continue
+		}
+		if u.Op == ingest.OpWatermark {
+			tr.Advance(u.Source, r.Partition, u.TS)
+			counts.Watermarks++
+			continue
+		}
+		if late, w := tr.Late(u.Source, r.Partition, u.TS); late {
+			rejectRec(i, r, &ingest.RejectError{Reason: ingest.ReasonLate, Source: u.Source, Table: u.Table.Name,
+				Message: fmt.Sprintf("ts %s is at or below source %q's watermark %s", timeline.Format(u.TS), u.Source, timeline.Format(w))})
+			continue
+		}
+		var err error
+		if u.Op == ingest.OpUpsert {
+			err = batch.Put(u.Table, u.Row, u.TS)
+		} else {
+			err = batch.Delete(u.Table, u.Key, u.TS)
+		}
+		if err != nil {
+			batch.Cancel()
+			return Counts{}, nil, err
+		}
+		tr.Observe(u.Source, r.Partition, u.TS)
+		e.st.Applied[u.Source]++
+		counts.Applied++
+	}
+	if err := batch.Flush(); err != nil {
+		return Counts{}, nil, err
+	}
+	for _, p := range pos {
+		e.st.Offsets[p.Stream] = p.Next
+	}
+	e.st.RejectSeq += uint64(len(rejects))
+	if err := e.commitStateLocked(false, rejects, first); err != nil {
+		return Counts{}, nil, err
+	}
+	return counts, errs, nil
+}
+
+// Load reads NDJSON envelopes from r and applies them in commits of at most
+// Options.BatchSize records, streaming: memory is bounded by the batch, not
+// the input. name labels the origin of each line (name:line). Every line is
+// either applied or stored as a reject; an error means ingest stopped.
+func (e *Engine) Load(ctx context.Context, r io.Reader, name string) (Counts, error) {
+	var total Counts
+	batch := make([]Record, 0, e.opts.BatchSize)
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		c, _, err := e.Apply(ctx, batch)
+		if err != nil {
+			return err
+		}
+		total.Add(c)
+		batch = batch[:0]
+		return nil
+	}
+	err := ReadLines(r, MaxLine, func(n int, line []byte, tooLarge bool) error {
+		batch = append(batch, Record{Line: append([]byte(nil), line...), Origin: name + ":" + strconv.Itoa(n), TooLarge: tooLarge})
+		if len(batch) >= e.opts.BatchSize {
+			return flush()
+		}
+		return nil
+	})
+	if err == nil {
+		err = flush()
+	}
+	return total, err
+}
+
+// ReadLines calls fn for each non-blank line of r (without its newline), with
+// its 1-based number. A line longer than max is passed truncated to max bytes
+// with tooLarge set, and the rest of it is skipped.
+func ReadLines(r io.Reader, max int, fn func(n int, line []byte, tooLarge bool) error) error {
+	br := bufio.NewReaderSize(r, 1<<20)
+	var long []byte
+	n := 0
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			if len(long)+len(chunk) <= max {
+				long = append(long, chunk...)
+			} else if len(long) < max {
+				long = append(long, chunk[:max-len(long)]...)
+			}
+			continue
+		}
+		if len(chunk) > 0 || len(long) > 0 {
+			tooLarge := false
+			line := chunk
+			if long != nil {
+				tooLarge = len(long)+len(chunk) > max
+				if !tooLarge {
+					long = append(long, chunk...)
+				}
+				line = long
+			}
+			n++
+			line = trimEOL(line)
+			if !isBlank(line) {
+				if ferr := fn(n, line, tooLarge); ferr != nil {
+					return ferr
+				}
+			}
+			long = nil
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("engine: read input: %w", err)
+		}
+	}
+}
+
+func trimEOL(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+func isBlank(b []byte) bool {
+	for _, c := range b {
+		if c != ' ' && c != '\t' && c != '\r' {
+			return false
+		}
+	}
+	return true
+}
+
+// Rejects lists the stored rejects in order.
+func (e *Engine) Rejects(fn func(seq uint64, r ingest.Reject) error) error {
+	return e.store.Rejects(func(seq uint64, b []byte) error {
+		r, err := ingest.UnmarshalReject(b)
+		if err != nil {
+			return err
+		}
+		return fn(seq, r)
+	})
+}
+
+// ensure catalog import is used by other files in the package.
+var _ = catalog.Normalize
+var _ mvcc.Reader = (*mvcc.Snapshot)(nil)
