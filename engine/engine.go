@@ -50,9 +50,9 @@ const (
 type state struct {
 	Tracker   *watermark.Tracker          `json:"tracker"`
 	RejectSeq uint64                      `json:"reject_seq"`
-	Rejects   map[string]map[string]int64 `json:"rejects"`  // source -> reason -> count
-	Applied   map[string]int64            `json:"applied"`  // source -> updates applied
-	Offsets   map[string]int64            `json:"offsets"`  // stream position ("topic/partition") -> next offset
+	Rejects   map[string]map[string]int64 `json:"rejects"` // source -> reason -> count
+	Applied   map[string]int64            `json:"applied"` // source -> updates applied
+	Offsets   map[string]int64            `json:"offsets"` // stream position ("topic/partition") -> next offset
 }
 
 func newState() *state {

@@ -1,0 +1,153 @@
+package mvcc
+
+import (
+	"errors"
+	"testing"
+
+	"ttq/catalog"
+	"ttq/types"
+)
+
+func testTable() *catalog.Table {
+	return &catalog.Table{ID: 3, Name: "prices", Source: "pricing", Columns: []catalog.Column{
+		{Name: "product_id", Type: types.Varchar}, {Name: "price", Type: types.Double}, {Name: "currency", Type: types.Varchar},
+	}, PK: []int{0}}
+}
+
+func row(id string, price float64) []types.Value {
+	return []types.Value{types.String(id), types.Float(price), types.String("EUR")}
+}
+
+func TestSnapshotReadsVersionAtT(t *testing.T) {
+	for _, reopen := range []bool{false, true} {
+		dir := t.TempDir()
+		st, err := Open(dir, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tb := testTable()
+		b := st.NewBatch()
+		must(t, b.Put(tb, row("P1", 10), 100))
+		must(t, b.Put(tb, row("P1", 11), 200))
+		must(t, b.Put(tb, row("P2", 20), 150))
+		must(t, b.Delete(tb, []types.Value{types.String("P1")}, 300))
+		must(t, b.Put(tb, row("P1", 12), 400))
+		must(t, b.Put(tb, row("P1", 13), 400)) // same ts: the later write wins
+		must(t, b.Flush())
+		if reopen {
+			must(t, st.Close())
+			if st, err = Open(dir, Options{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cases := []struct {
+			at    int64
+			want  float64 // 0: absent
+			ts    int64
+			count int
+		}{
+			{99, 0, 0, 0}, {100, 10, 100, 1}, {199, 10, 100, 2}, {200, 11, 200, 2},
+			{300, 0, 0, 1}, {399, 0, 0, 1}, {400, 13, 400, 2}, {1 << 50, 13, 400, 2},
+		}
+		for _, c := range cases {
+			sn := st.At(c.at)
+			r, ts, ok, err := sn.Get(tb, []types.Value{types.String("P1")}, nil)
+			must(t, err)
+			if c.want == 0 && ok || c.want != 0 && (!ok || r[1].F != c.want || ts != c.ts) {
+				t.Errorf("reopen=%v at %d: got ok=%v row=%v ts=%d, want %v@%d", reopen, c.at, ok, r, ts, c.want, c.ts)
+			}
+			it := sn.Scan(tb, nil)
+			n := 0
+			for it.Next() {
+				n++
+			}
+			must(t, it.Err())
+			it.Close()
+			if n != c.count {
+				t.Errorf("reopen=%v at %d: scan saw %d rows, want %d", reopen, c.at, n, c.count)
+			}
+			sn.Close()
+		}
+		st.Close()
+	}
+}
+
+func TestHistoryValidity(t *testing.T) {
+	st, err := Open("", Options{InMemory: true})
+	must(t, err)
+	defer st.Close()
+	tb := testTable()
+	b := st.NewBatch()
+	must(t, b.Put(tb, row("P1", 10), 100))
+	must(t, b.Put(tb, row("P1", 11), 200))
+	must(t, b.Delete(tb, []types.Value{types.String("P1")}, 300))
+	must(t, b.Put(tb, row("P1", 12), 400))
+	must(t, b.Flush())
+	type iv struct{ from, to int64 }
+	const none = -1 << 63
+	cases := []struct {
+		from, to int64
+		want     []iv
+	}{
+		{0, 1000, []iv{{400, none}, {200, 300}, {100, 200}}},
+		{150, 250, []iv{{200, none}, {100, 200}}},
+		{200, 350, []iv{{200, 300}}},
+		{300, 399, nil},
+		{50, 99, nil},
+	}
+	for _, c := range cases {
+		var got []iv
+		must(t, st.History(tb, nil, c.from, c.to, func(v RowVersion) error {
+			got = append(got, iv{v.ValidFrom, v.ValidTo})
+			return nil
+		}))
+		if len(got) != len(c.want) {
+			t.Fatalf("[%d,%d]: got %v want %v", c.from, c.to, got, c.want)
+		}
+		for i := range got {
+			if got[i] != c.want[i] {
+				t.Fatalf("[%d,%d]: got %v want %v", c.from, c.to, got, c.want)
+			}
+		}
+	}
+}
+
+func TestMetaCommitSurvivesReopen(t *testing.T) {
+	dir := t.TempDir()
+	st, err := Open(dir, Options{})
+	must(t, err)
+	must(t, st.CommitMeta(MetaWrite{Puts: map[string][]byte{"state": []byte("one")}, Rejects: [][]byte{[]byte("r0")}}, 0))
+	must(t, st.CommitMeta(MetaWrite{Puts: map[string][]byte{"state": []byte("two")}, Rejects: [][]byte{[]byte("r1"), []byte("r2")}}, 1))
+	must(t, st.Close())
+	st, err = Open(dir, Options{})
+	must(t, err)
+	defer st.Close()
+	must(t, st.CommitMeta(MetaWrite{Puts: map[string][]byte{"state": []byte("three")}}, 3))
+	v, ok, err := st.Meta("state")
+	must(t, err)
+	if !ok || string(v) != "three" {
+		t.Fatalf("state = %q, want three (meta versions must keep growing across reopen)", v)
+	}
+	var recs []string
+	must(t, st.Rejects(func(seq uint64, b []byte) error { recs = append(recs, string(b)); return nil }))
+	if len(recs) != 3 || recs[2] != "r2" {
+		t.Fatalf("rejects %v", recs)
+	}
+}
+
+func TestOpenTwiceIsLocked(t *testing.T) {
+	dir := t.TempDir()
+	st, err := Open(dir, Options{})
+	must(t, err)
+	defer st.Close()
+	if _, err := Open(dir, Options{}); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second open of the same directory: %v, want ErrLocked", err)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
