@@ -1,0 +1,259 @@
+package engine_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand"
+	"sort"
+	"strings"
+	"testing"
+
+	"ttq/engine"
+	"ttq/query"
+	"ttq/timeline"
+	"ttq/types"
+)
+
+// The reference model: obviously correct, in memory, written from the
+// contract. Each table maps a key to its versions in stream order.
+type modelVersion struct {
+	ts  int64
+	row string // rendered CSV row; "" for a delete
+}
+
+type model struct {
+	w      map[string]int64 // source -> watermark
+	tables map[string]map[string][]modelVersion
+}
+
+func newModel() *model {
+	return &model{w: map[string]int64{"s1": timeline.None, "s2": timeline.None},
+		tables: map[string]map[string][]modelVersion{"a": {}, "b": {}}}
+}
+
+func (m *model) g() int64 {
+	g := m.w["s1"]
+	if m.w["s2"] < g {
+		g = m.w["s2"]
+	}
+	return g
+}
+
+// at renders table t AS OF ts, sorted by key (the CSV of ORDER BY key).
+func (m *model) at(t string, ts int64) []string {
+	var rows []string
+	for _, vs := range m.tables[t] {
+		best, bestTS := "", int64(-1)
+		for _, v := range vs { // later in stream order wins ties
+			if v.ts <= ts && v.ts >= bestTS {
+				best, bestTS = v.row, v.ts
+			}
+		}
+		if best != "" {
+			rows = append(rows, best)
+		}
+	}
+	sort.Strings(rows)
+	return rows
+}
+
+type genRecord struct {
+	line string
+}
+
+// genStream makes a random two-source stream: out-of-order records within
+// bounds, deletes, re-inserts, same-ts overwrites, late records, malformed
+// lines and replays of earlier records; and feeds the model as it goes.
+func genStream(r *rand.Rand, m *model, n int) []string {
+	var lines []string
+	base := int64(1_800_000_000_000_000)
+	clock := map[string]int64{"s1": base, "s2": base}
+	for i := 0; i < n; i++ {
+		src := []string{"s1", "s2"}[r.Intn(2)]
+		switch p := r.Intn(100); {
+		case p < 8: // watermark, sometimes backwards (a no-op)
+			w := clock[src] - int64(r.Intn(3_000))
+			lines = append(lines, fmt.Sprintf(`{"source":%q,"op":"watermark","ts":%d}`, src, w))
+			if w > m.w[src] {
+				m.w[src] = w
+			}
+		case p < 11: // malformed
+			lines = append(lines, []string{`{"source":"s1","op":`, `{"source":"s9","table":"a","op":"upsert","ts":5,"data":{"k":"x"}}`,
+				`{"source":"s1","table":"a","op":"upsert","ts":5,"data":{"k":"x","v":"nan"}}`}[r.Intn(3)])
+		case p < 14 && len(lines) > 0: // replay an earlier line
+			old := lines[r.Intn(len(lines))]
+			lines = append(lines, old)
+			replayInto(m, old)
+		default:
+			clock[src] += int64(r.Intn(1_000))
+			ts := clock[src] - int64(r.Intn(4_000)) // out of order, sometimes late
+			if r.Intn(10) == 0 {
+				ts = clock[src] // same ts as others: overwrites
+			}
+			var line string
+			del := r.Intn(5) == 0
+			if src == "s1" {
+				k := fmt.Sprintf("k%d", r.Intn(12))
+				if del {
+					line = fmt.Sprintf(`{"source":"s1","table":"a","op":"delete","ts":%d,"key":{"k":%q}}`, ts, k)
+				} else {
+					line = fmt.Sprintf(`{"source":"s1","table":"a","op":"upsert","ts":%d,"data":{"k":%q,"v":%d}}`, ts, k, r.Intn(1000)-500)
+				}
+			} else {
+				k, j := r.Intn(5), []string{"x", "y"}[r.Intn(2)]
+				if del {
+					line = fmt.Sprintf(`{"source":"s2","table":"b","op":"delete","ts":%d,"key":{"k":%d,"j":%q}}`, ts, k, j)
+				} else if r.Intn(4) == 0 {
+					line = fmt.Sprintf(`{"source":"s2","table":"b","op":"upsert","ts":%d,"data":{"k":%d,"j":%q}}`, ts, k, j)
+				} else {
+					line = fmt.Sprintf(`{"source":"s2","table":"b","op":"upsert","ts":%d,"data":{"k":%d,"j":%q,"x":%g}}`, ts, k, j, float64(r.Intn(10000))/8)
+				}
+			}
+			lines = append(lines, line)
+			replayInto(m, line)
+		}
+	}
+	// Close both sources at the end so everything is sealed.
+	for _, s := range []string{"s1", "s2"} {
+		w := clock[s] + 10_000
+		lines = append(lines, fmt.Sprintf(`{"source":%q,"op":"watermark","ts":%d}`, s, w))
+		m.w[s] = w
+	}
+	return lines
+}
+
+// replayInto applies one data line to the model, exactly as the contract
+// says: late records (ts <= W) are rejected, others become versions.
+func replayInto(m *model, line string) {
+	var src, table, op, key, row string
+	var ts int64
+	switch {
+	case strings.Contains(line, `"op":"watermark"`):
+		var w int64
+		fmt.Sscanf(line[strings.Index(line, `"ts":`)+5:], "%d", &w)
+		src = line[11:13]
+		if w > m.w[src] {
+			m.w[src] = w
+		}
+		return
+	case !strings.HasPrefix(line, `{"source":"s`) || strings.Contains(line, `"s9"`) || strings.Contains(line, `"nan"`) || !strings.Contains(line, `"ts":`):
+		return
+	}
+	src = line[11:13]
+	table = line[24:25]
+	op = "upsert"
+	if strings.Contains(line, `"op":"delete"`) {
+		op = "delete"
+	}
+	fmt.Sscanf(line[strings.Index(line, `"ts":`)+5:], "%d", &ts)
+	if ts <= m.w[src] {
+		return // late
+	}
+	if table == "a" {
+		var v int
+		rest := strings.SplitN(line, `"k":"`, 2)[1]
+		k := rest[:strings.IndexByte(rest, '"')]
+		if op == "upsert" {
+			fmt.Sscanf(strings.SplitN(line, `"v":`, 2)[1], "%d", &v)
+			row = fmt.Sprintf("%s,%d", k, v)
+		}
+		key = k
+	} else {
+		var k int
+		fmt.Sscanf(strings.SplitN(line, `"k":`, 2)[1], "%d", &k)
+		jrest := strings.SplitN(line, `"j":"`, 2)[1]
+		j := jrest[:1]
+		key = fmt.Sprintf("%d/%s", k, j)
+		if op == "upsert" {
+			x := ""
+			if strings.Contains(line, `"x":`) {
+				var f float64
+				fmt.Sscanf(strings.SplitN(line, `"x":`, 2)[1], "%g", &f)
+				x = types.FormatFloat(f)
+			}
+			row = fmt.Sprintf("%d,%s,%s", k, j, x)
+		}
+	}
+	m.tables[table][key] = append(m.tables[table][key], modelVersion{ts: ts, row: row})
+}
+
+const propSchema = `CREATE SOURCE s1; CREATE SOURCE s2;
+CREATE TABLE a (k VARCHAR PRIMARY KEY, v BIGINT) SOURCE s1;
+CREATE TABLE b (k BIGINT, j VARCHAR, x DOUBLE, PRIMARY KEY (k, j)) SOURCE s2;`
+
+func engineAt(t *testing.T, e *engine.Engine, table string, ts int64) []string {
+	t.Helper()
+	cols := map[string]string{"a": "k, v", "b": "k, j, x"}[table]
+	order := map[string]string{"a": "k", "b": "k, j"}[table]
+	r, err := e.Exec(context.Background(), fmt.Sprintf("SELECT %s FROM %s AS OF %d ORDER BY %s", cols, table, ts, order), query.Options{})
+	if err != nil {
+		t.Fatalf("AS OF %d: %v", ts, err)
+	}
+	defer r.Release()
+	var b bytes.Buffer
+	if err := query.WriteCSV(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimRight(b.String(), "\n"), "\n")[1:]
+	sort.Strings(lines) // the model sorts textually
+	return lines
+}
+
+func loadInto(t *testing.T, e *engine.Engine, lines []string) {
+	t.Helper()
+	if _, err := e.Load(context.Background(), strings.NewReader(strings.Join(lines, "\n")+"\n"), "stream"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestPropertyAgainstReferenceModel(t *testing.T) {
+	for seed := int64(1); seed <= 6; seed++ {
+		r := rand.New(rand.NewSource(seed))
+		m := newModel()
+		lines := genStream(r, m, 400)
+		// Probe instants: every watermark the model reached plus random ones.
+		probes := []int64{m.g()}
+		for i := 0; i < 12; i++ {
+			probes = append(probes, 1_800_000_000_000_000+int64(r.Intn(int(m.g()-1_800_000_000_000_000+1))))
+		}
+		variants := []struct {
+			name   string
+			batch  int
+			reopen bool
+			twice  bool
+		}{{"batch-default", 0, false, false}, {"batch1", 1, false, false}, {"batch7-reopen", 7, true, false}, {"replayed-twice", 50, false, true}}
+		for _, v := range variants {
+			dir := t.TempDir()
+			e, err := engine.Open(dir, engine.Options{BatchSize: v.batch})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := e.ExecScript(context.Background(), propSchema, query.Options{}, func(string, *query.Result) error { return nil }); err != nil {
+				t.Fatal(err)
+			}
+			loadInto(t, e, lines)
+			if v.twice {
+				loadInto(t, e, lines)
+			}
+			if v.reopen {
+				e.Close()
+				if e, err = engine.Open(dir, engine.Options{BatchSize: v.batch}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if g := e.Watermark(); g != m.g() {
+				t.Fatalf("seed %d %s: G = %d, model %d", seed, v.name, g, m.g())
+			}
+			for _, ts := range probes {
+				for _, tb := range []string{"a", "b"} {
+					got, want := engineAt(t, e, tb, ts), m.at(tb, ts)
+					if strings.Join(got, "\n") != strings.Join(want, "\n") {
+						t.Fatalf("seed %d %s: %s AS OF %d:\ngot  %v\nwant %v", seed, v.name, tb, ts, got, want)
+					}
+				}
+			}
+			e.Close()
+		}
+	}
+}
