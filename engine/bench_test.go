@@ -1,0 +1,204 @@
+package engine_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand"
+	"strings"
+	"testing"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"ttq/catalog"
+	"ttq/engine"
+	"ttq/mvcc"
+	"ttq/query"
+	"ttq/types"
+)
+
+// The benchmarks run ttq and raw Badger managed mode on the same versions in
+// the same run; docs/PERFORMANCE.md has the command and the numbers.
+
+const benchBase = int64(1_800_000_000_000_000)
+
+func benchLines(n, keys int) []string {
+	lines := make([]string, 0, n+1)
+	for i := 0; i < n; i++ {
+		lines = append(lines, fmt.Sprintf(`{"source":"pricing","table":"prices","op":"upsert","ts":%d,"data":{"product_id":"P%07d","price":%d.5,"currency":"EUR"}}`,
+			benchBase+int64(i), i%keys, i%1000))
+	}
+	return lines
+}
+
+func openBench(b *testing.B) *engine.Engine {
+	b.Helper()
+	e, err := engine.Open(b.TempDir(), engine.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	err = e.ExecScript(context.Background(), `CREATE SOURCE pricing; CREATE TABLE prices (product_id VARCHAR PRIMARY KEY, price DOUBLE, currency VARCHAR) SOURCE pricing;`,
+		query.Options{}, func(string, *query.Result) error { return nil })
+	if err != nil {
+		b.Fatal(err)
+	}
+	return e
+}
+
+// BenchmarkIngest: durable updates per second through engine.Apply (decode,
+// validate, version, commit), against raw Badger WriteBatch of the same
+// versions (pre-encoded, no validation).
+func BenchmarkIngest(b *testing.B) {
+	const batch = 8192
+	lines := benchLines(batch, batch)
+	b.Run("ttq", func(b *testing.B) {
+		e := openBench(b)
+		defer e.Close()
+		recs := make([]engine.Record, len(lines))
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			for j, l := range lines {
+				// shift every round forward so nothing is late
+				recs[j] = engine.Record{Line: []byte(strings.Replace(l, fmt.Sprint(benchBase+int64(j)), fmt.Sprint(benchBase+int64(i*batch+j)), 1)), Origin: "bench"}
+			}
+			if _, _, err := e.Apply(context.Background(), recs); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "updates/s")
+	})
+	b.Run("badger", func(b *testing.B) {
+		db, err := badger.OpenManaged(badger.DefaultOptions(b.TempDir()).WithSyncWrites(true).WithLogger(nil).WithNumVersionsToKeep(1 << 30).WithDetectConflicts(false))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer db.Close()
+		tb := benchTable()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			wb := db.NewManagedWriteBatch()
+			for j := 0; j < batch; j++ {
+				row := []types.Value{types.String(fmt.Sprintf("P%07d", j)), types.Float(float64(j%1000) + .5), types.String("EUR")}
+				k := mvcc.EncodeKey(nil, tb.ID, row[:1])
+				if err := wb.SetEntryAt(badger.NewEntry(k, mvcc.EncodeRow(nil, tb.Columns, row)), mvcc.Version(benchBase+int64(i*batch+j))); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := wb.Flush(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "updates/s")
+	})
+}
+
+func benchTable() *catalog.Table {
+	return &catalog.Table{ID: 1, Name: "prices", Source: "pricing", Columns: []catalog.Column{
+		{Name: "product_id", Type: types.Varchar}, {Name: "price", Type: types.Double}, {Name: "currency", Type: types.Varchar}}, PK: []int{0}}
+}
+
+// loadedBench holds 10k keys with 10 versions each.
+func loadedBench(b *testing.B) (*engine.Engine, *catalog.Table, int) {
+	const keys, versions = 10_000, 10
+	e := openBench(b)
+	lines := benchLines(keys*versions, keys)
+	lines = append(lines, fmt.Sprintf(`{"source":"pricing","op":"watermark","ts":%d}`, benchBase+int64(keys*versions)))
+	if _, err := e.Load(context.Background(), strings.NewReader(strings.Join(lines, "\n")), "bench"); err != nil {
+		b.Fatal(err)
+	}
+	t, _ := e.Catalog().Table("prices")
+	return e, t, keys
+}
+
+// BenchmarkPointLookup: one row by primary key AS OF a random T, through the
+// engine's snapshot read, through SQL, and as a raw Badger Get.
+func BenchmarkPointLookup(b *testing.B) {
+	e, t, keys := loadedBench(b)
+	defer e.Close()
+	st := e.Store()
+	r := rand.New(rand.NewSource(1))
+	span := int64(keys * 10)
+	b.Run("ttq-snapshot", func(b *testing.B) {
+		var dst []types.Value
+		for i := 0; i < b.N; i++ {
+			sn := st.At(benchBase + r.Int63n(span))
+			row, _, ok, err := sn.Get(t, []types.Value{types.String(fmt.Sprintf("P%07d", r.Intn(keys)))}, dst)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if ok {
+				dst = row
+			}
+			sn.Close()
+		}
+	})
+	b.Run("ttq-sql", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			q := fmt.Sprintf("SELECT price FROM prices AS OF %d WHERE product_id = 'P%07d'", benchBase+r.Int63n(span), r.Intn(keys))
+			res, err := e.Exec(context.Background(), q, query.Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			res.Release()
+		}
+	})
+	b.Run("badger", func(b *testing.B) {
+		db := st.DB()
+		for i := 0; i < b.N; i++ {
+			txn := db.NewTransactionAt(mvcc.Version(benchBase+r.Int63n(span)), false)
+			item, err := txn.Get(mvcc.EncodeKey(nil, t.ID, []types.Value{types.String(fmt.Sprintf("P%07d", r.Intn(keys)))}))
+			if err == nil {
+				_ = item.Value(func([]byte) error { return nil })
+			} else if err != badger.ErrKeyNotFound {
+				b.Fatal(err)
+			}
+			txn.Discard()
+		}
+	})
+}
+
+// BenchmarkScan: every visible row AS OF a T in the last tenth of history.
+func BenchmarkScan(b *testing.B) {
+	e, t, keys := loadedBench(b)
+	defer e.Close()
+	st := e.Store()
+	at := benchBase + int64(keys*9)
+	b.Run("ttq-snapshot", func(b *testing.B) {
+		n := 0
+		for i := 0; i < b.N; i++ {
+			sn := st.At(at)
+			it := sn.Scan(t, nil)
+			for it.Next() {
+				n++
+			}
+			it.Close()
+			sn.Close()
+		}
+		b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "rows/s")
+	})
+	b.Run("ttq-sql-count", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			res, err := e.Exec(context.Background(), fmt.Sprintf("SELECT COUNT(*), SUM(price) FROM prices AS OF %d", at), query.Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			res.Release()
+		}
+		b.ReportMetric(float64(b.N*keys)/b.Elapsed().Seconds(), "rows/s")
+	})
+	b.Run("badger", func(b *testing.B) {
+		db := st.DB()
+		n := 0
+		p := mvcc.EncodeKey(nil, t.ID, nil)
+		for i := 0; i < b.N; i++ {
+			txn := db.NewTransactionAt(mvcc.Version(at), false)
+			it := txn.NewIterator(badger.IteratorOptions{Prefix: p})
+			for it.Seek(p); it.Valid(); it.Next() {
+				_ = it.Item().Value(func([]byte) error { return nil })
+				n++
+			}
+			it.Close()
+			txn.Discard()
+		}
+		b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "rows/s")
+	})
+}
