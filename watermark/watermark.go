@@ -66,6 +66,11 @@ func (t *Tracker) Expect(source string, parts []string) {
 	if s == nil {
 		return
 	}
+	// What is sealed stays sealed: new partitions start at the source's
+	// current watermark.
+	if w := s.W(); w > s.Floor {
+		s.Floor = w
+	}
 	s.Expected = append([]string(nil), parts...)
 	sort.Strings(s.Expected)
 }
