@@ -1,0 +1,219 @@
+package query
+
+import (
+	"fmt"
+	"strings"
+
+	"ttq/types"
+)
+
+// joinKind is the algorithm of a join.
+type joinKind int
+
+const (
+	joinHash   joinKind = iota // build a hash table of the right side, probe with the left
+	joinIndex                  // a primary-key Get on the right table per left row
+	joinNested                 // no equality: every right row for every left row
+)
+
+// joinNode joins left and right. Its rows are a left row followed by a
+// right row (NULLs for an unmatched left row of a LEFT JOIN).
+type joinNode struct {
+	kind     joinKind
+	left     node
+	right    node
+	leftJoin bool
+	// hash join: equal keys, computed over the left and the right row
+	leftKeys, rightKeys []*expr
+	// index join: the right table's primary key computed over the left row
+	rscan   *scanNode
+	keyOf   []*expr
+	keyText string
+	// residual ON conditions over the joined row; for a LEFT JOIN they decide
+	// matching, they do not filter left rows.
+	residual     *expr
+	residualText string
+	eqText       string
+	outCols      []column
+}
+
+func (n *joinNode) cols() []column { return n.outCols }
+
+func (n *joinNode) open(x *execCtx) (rowIter, error) {
+	nRight := len(n.right.cols())
+	var candidates func(l []types.Value) ([][]types.Value, error)
+	switch n.kind {
+	case joinIndex:
+		r := x.snapshot(n.rscan.ts)
+		pk := n.rscan.tbl.PK
+		key := make([]types.Value, len(pk))
+		candidates = func(l []types.Value) ([][]types.Value, error) {
+			for i, k := range n.keyOf {
+				v, ok := convertKey(k.eval(l), n.rscan.tbl.Columns[pk[i]].Type)
+				if !ok {
+					return nil, nil
+				}
+				key[i] = v
+			}
+			row, err := n.rscan.readRow(r, key)
+			if row == nil || err != nil {
+				return nil, err
+			}
+			return [][]types.Value{row}, nil
+		}
+	default:
+		rit, err := n.right.open(x)
+		if err != nil {
+			return nil, err
+		}
+		table := map[string][][]types.Value{}
+		var all [][]types.Value
+		var kb []byte
+	build:
+		for rit.Next() {
+			row := rit.Row()
+			if n.kind == joinNested {
+				all = append(all, row)
+				continue
+			}
+			kb = kb[:0]
+			for _, k := range n.rightKeys {
+				v := k.eval(row)
+				if v.IsNull() {
+					continue build // NULL never equals anything
+				}
+				kb = appendKey(kb, v)
+			}
+			table[string(kb)] = append(table[string(kb)], row)
+		}
+		err = rit.Err()
+		rit.Close()
+		if err != nil {
+			return nil, err
+		}
+		candidates = func(l []types.Value) ([][]types.Value, error) {
+			if n.kind == joinNested {
+				return all, nil
+			}
+			kb = kb[:0]
+			for _, k := range n.leftKeys {
+				v := k.eval(l)
+				if v.IsNull() {
+					return nil, nil
+				}
+				kb = appendKey(kb, v)
+			}
+			return table[string(kb)], nil
+		}
+	}
+	lit, err := n.left.open(x)
+	if err != nil {
+		return nil, err
+	}
+	return &joinIter{left: lit, candidates: candidates, residual: n.residual, leftJoin: n.leftJoin, nRight: nRight, x: x}, nil
+}
+
+func (n *joinNode) explain(e *explainer, depth int) {
+	name := map[joinKind]string{joinHash: "HashJoin", joinIndex: "IndexJoin", joinNested: "NestedLoopJoin"}[n.kind]
+	if n.leftJoin {
+		name = "Left" + name
+	}
+	var parts []string
+	switch n.kind {
+	case joinHash:
+		parts = append(parts, "on "+n.eqText)
+	case joinIndex:
+		parts = append(parts, fmt.Sprintf("key lookup %s (%s)", n.rscan.name, n.keyText))
+	}
+	if n.residualText != "" {
+		parts = append(parts, "filter "+n.residualText)
+	}
+	if len(parts) > 0 {
+		e.line(depth, "%s (%s)", name, strings.Join(parts, "; "))
+	} else {
+		e.line(depth, "%s", name)
+	}
+	n.left.explain(e, depth+1)
+	n.right.explain(e, depth+1)
+}
+
+type joinIter struct {
+	left       rowIter
+	candidates func(l []types.Value) ([][]types.Value, error)
+	residual   *expr
+	leftJoin   bool
+	nRight     int
+	x          *execCtx
+
+	lrow    []types.Value
+	pending [][]types.Value
+	matched bool
+	row     []types.Value
+	err     error
+	count   int
+}
+
+func (j *joinIter) Next() bool {
+	for j.err == nil {
+		for len(j.pending) > 0 {
+			r := j.pending[0]
+			j.pending = j.pending[1:]
+			row := make([]types.Value, 0, len(j.lrow)+len(r))
+			row = append(row, j.lrow...)
+			row = append(row, r...)
+			if passes(j.residual, row) {
+				j.matched = true
+				j.row = row
+				return true
+			}
+		}
+		if j.lrow != nil && j.leftJoin && !j.matched {
+			row := make([]types.Value, len(j.lrow)+j.nRight)
+			copy(row, j.lrow)
+			j.row = row
+			j.lrow = nil
+			return true
+		}
+		if !j.left.Next() {
+			j.err = j.left.Err()
+			return false
+		}
+		if j.count++; j.count%1024 == 0 {
+			if j.err = j.x.ctx.Err(); j.err != nil {
+				return false
+			}
+		}
+		j.lrow = j.left.Row()
+		j.matched = false
+		j.pending, j.err = j.candidates(j.lrow)
+	}
+	return false
+}
+func (j *joinIter) Row() []types.Value { return j.row }
+func (j *joinIter) Err() error         { return j.err }
+func (j *joinIter) Close()             { j.left.Close() }
+
+// convertKey converts v to the type of a key column without loss; ok=false
+// when it cannot be (then no row can match).
+func convertKey(v types.Value, t types.Type) (types.Value, bool) {
+	if v.T == t {
+		return v, true
+	}
+	switch {
+	case v.IsNull():
+		return v, false
+	case t == types.Double && (v.T == types.BigInt):
+		return types.Float(float64(v.I)), true
+	case t == types.BigInt && v.T == types.Double:
+		if v.F == float64(int64(v.F)) {
+			return types.Int(int64(v.F)), true
+		}
+	case t == types.Timestamp && v.T == types.BigInt:
+		return types.Time(v.I), true
+	case t == types.BigInt && (v.T == types.Timestamp || v.T == types.Boolean):
+		return types.Int(v.I), true
+	case t == types.Boolean && v.T == types.BigInt && (v.I == 0 || v.I == 1):
+		return types.Bool(v.I == 1), true
+	}
+	return v, false
+}

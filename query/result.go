@@ -1,0 +1,192 @@
+package query
+
+import (
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"ttq/catalog"
+	"ttq/types"
+)
+
+// Result is the answer of a statement as Arrow record batches.
+type Result struct {
+	// Columns are the output names and types.
+	Columns []catalog.Column
+	// Records hold the rows; Release frees them.
+	Records []arrow.RecordBatch
+	// AsOf is the statement's effective snapshot time (timeline.None for
+	// system tables, SHOW and the like).
+	AsOf int64
+	// Note says which epoch answered a view or the time of each table when
+	// they differ; "" if none.
+	Note string
+}
+
+// Release frees the record batches.
+func (r *Result) Release() {
+	if r == nil {
+		return
+	}
+	for _, rec := range r.Records {
+		rec.Release()
+	}
+	r.Records = nil
+}
+
+// NumRows returns the number of rows.
+func (r *Result) NumRows() int64 {
+	var n int64
+	for _, rec := range r.Records {
+		n += rec.NumRows()
+	}
+	return n
+}
+
+// Rows returns the rows as values (for tests and small results).
+func (r *Result) Rows() [][]types.Value {
+	var out [][]types.Value
+	for _, rec := range r.Records {
+		for i := 0; i < int(rec.NumRows()); i++ {
+			row := make([]types.Value, len(r.Columns))
+			for c := range r.Columns {
+				row[c] = valueAt(rec.Column(c), r.Columns[c].Type, i)
+			}
+			out = append(out, row)
+		}
+	}
+	return out
+}
+
+// Schema returns the Arrow schema of the result.
+func (r *Result) Schema() *arrow.Schema { return schemaOf(r.Columns) }
+
+func schemaOf(cols []catalog.Column) *arrow.Schema {
+	fs := make([]arrow.Field, len(cols))
+	for i, c := range cols {
+		fs[i] = arrow.Field{Name: c.Name, Type: c.Type.Arrow(), Nullable: true}
+	}
+	return arrow.NewSchema(fs, nil)
+}
+
+// NewResult builds a result from rows (for SHOW, DESCRIBE, system tables).
+func NewResult(cols []catalog.Column, rows [][]types.Value, asOf int64) *Result {
+	b := newResultBuilder(cols, 0)
+	for _, r := range rows {
+		b.add(r)
+	}
+	return b.finish(asOf)
+}
+
+type resultBuilder struct {
+	cols  []catalog.Column
+	size  int
+	rb    *array.RecordBuilder
+	n     int
+	rows  int64
+	recs  []arrow.RecordBatch
+	taken bool
+}
+
+func newResultBuilder(cols []catalog.Column, size int) *resultBuilder {
+	if size <= 0 {
+		size = 1024
+	}
+	out := make([]catalog.Column, len(cols))
+	for i, c := range cols {
+		if c.Type == types.Null {
+			c.Type = types.Varchar
+		}
+		out[i] = c
+	}
+	return &resultBuilder{cols: out, size: size, rb: array.NewRecordBuilder(memory.DefaultAllocator, schemaOf(out))}
+}
+
+// add appends a row; values beyond the columns (hidden sort keys) are ignored.
+func (b *resultBuilder) add(row []types.Value) {
+	for i, c := range b.cols {
+		var v types.Value
+		if i < len(row) {
+			v = row[i]
+		}
+		appendValue(b.rb.Field(i), c.Type, v)
+	}
+	b.n++
+	b.rows++
+	if b.n >= b.size {
+		b.flush()
+	}
+}
+
+func (b *resultBuilder) flush() {
+	if b.n == 0 {
+		return
+	}
+	b.recs = append(b.recs, b.rb.NewRecordBatch())
+	b.n = 0
+}
+
+func (b *resultBuilder) finish(asOf int64) *Result {
+	b.flush()
+	b.taken = true
+	b.rb.Release()
+	return &Result{Columns: b.cols, Records: b.recs, AsOf: asOf}
+}
+
+// release frees what an unfinished builder holds.
+func (b *resultBuilder) release() {
+	if b.taken {
+		return
+	}
+	b.taken = true
+	b.rb.Release()
+	for _, r := range b.recs {
+		r.Release()
+	}
+}
+
+func appendValue(bld array.Builder, t types.Type, v types.Value) {
+	if v.IsNull() {
+		bld.AppendNull()
+		return
+	}
+	switch t {
+	case types.BigInt:
+		bld.(*array.Int64Builder).Append(castInt(v))
+	case types.Double:
+		bld.(*array.Float64Builder).Append(v.AsFloat())
+	case types.Boolean:
+		bld.(*array.BooleanBuilder).Append(v.I != 0)
+	case types.Timestamp:
+		bld.(*array.TimestampBuilder).Append(arrow.Timestamp(v.I))
+	default:
+		bld.(*array.StringBuilder).Append(v.Text())
+	}
+}
+
+func castInt(v types.Value) int64 {
+	if v.T == types.Double {
+		return int64(v.F)
+	}
+	return v.I
+}
+
+// valueAt reads row i of an Arrow column as a value.
+func valueAt(a arrow.Array, t types.Type, i int) types.Value {
+	if a.IsNull(i) {
+		return types.NullValue
+	}
+	switch a := a.(type) {
+	case *array.Int64:
+		return types.Int(a.Value(i))
+	case *array.Float64:
+		return types.Float(a.Value(i))
+	case *array.Boolean:
+		return types.Bool(a.Value(i))
+	case *array.Timestamp:
+		return types.Time(int64(a.Value(i)))
+	case *array.String:
+		return types.String(a.Value(i))
+	}
+	return types.NullValue
+}
