@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"time"
 
 	"ttq/catalog"
 	"ttq/ingest"
@@ -409,41 +408,49 @@ func strOrNull(s string) types.Value {
 func (e *Engine) epochRows() [][]types.Value { return nil }
 
 func (e *Engine) explain(ctx context.Context, s *query.Explain) (*query.Result, error) {
+	x := e.env()
 	if !s.Timestamp {
-		return query.Explain(ctx, e.env(), s)
+		return query.RunExplain(ctx, x, s)
 	}
-	v := e.pub.Load()
-	cols := []catalog.Column{{Name: "item", Type: types.Varchar}, {Name: "value", Type: types.Varchar}}
-	res, err := query.Explain(ctx, e.env(), s)
-	if err != nil && !errors.Is(err, ErrNotSealed) {
+	// EXPLAIN TIMESTAMP: the chosen times, G, every source's watermark and
+	// which sources hold G back. A time that is not sealed is reported, not
+	// failed: this is how a user asks why.
+	v := x.v
+	var lines []string
+	st, err := query.Timestamps(x, s.Select)
+	switch {
+	case err == nil:
+		lines = st.Lines()
+	case errors.Is(err, ErrNotSealed) || errors.Is(err, ErrBeforeHorizon):
+		lines = append(lines, "cannot answer: "+err.Error(), "global watermark: "+timeline.Format(v.g))
+	default:
 		return nil, err
 	}
-	var rows [][]types.Value
-	add := func(k, val string) { rows = append(rows, []types.Value{types.String(k), types.String(val)}) }
-	if res != nil {
-		add("as_of", timeline.Format(res.AsOf))
-		res.Release()
-	}
-	if err != nil {
-		add("error", err.Error())
-	}
-	add("global_watermark", timeline.Format(v.g))
 	for _, n := range v.cat.SourceNames() {
 		src := v.st.Tracker.Sources[n]
 		w := timeline.None
 		if src != nil {
 			w = src.W()
 		}
-		line := timeline.Format(w)
+		line := fmt.Sprintf("source %s: watermark %s", n, timeline.Format(w))
 		if w == v.g {
-			line += " (holds the global watermark"
+			line += ", holds the global watermark back"
 			if src != nil && src.Since != timeline.None {
-				line += " since G was " + timeline.Format(src.Since)
+				line += " (its watermark last moved when G was " + timeline.Format(src.Since) + ")"
 			}
-			line += ")"
 		}
-		add("source "+n, line)
+		lines = append(lines, line)
 	}
-	add("checked_at", time.Now().UTC().Format(time.RFC3339))
-	return query.NewResult(cols, rows, timeline.None), nil
+	if v.horizon > 0 {
+		lines = append(lines, "retention horizon: "+timeline.Format(v.horizon))
+	}
+	rows := make([][]types.Value, len(lines))
+	for i, l := range lines {
+		rows[i] = []types.Value{types.String(l)}
+	}
+	asOf := timeline.None
+	if st != nil {
+		asOf = st.AsOf
+	}
+	return query.NewResult([]catalog.Column{{Name: "plan", Type: types.Varchar}}, rows, asOf), nil
 }

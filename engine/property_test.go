@@ -81,7 +81,15 @@ func genStream(r *rand.Rand, m *model, n int) []string {
 		case p < 11: // malformed
 			lines = append(lines, []string{`{"source":"s1","op":`, `{"source":"s9","table":"a","op":"upsert","ts":5,"data":{"k":"x"}}`,
 				`{"source":"s1","table":"a","op":"upsert","ts":5,"data":{"k":"x","v":"nan"}}`}[r.Intn(3)])
-		case p < 14 && len(lines) > 0: // replay an earlier line
+		case p < 20: // two writes of one row at one ts: the later wins
+			clock["s1"] += int64(r.Intn(1_000))
+			k := fmt.Sprintf("k%d", r.Intn(12))
+			for _, v := range []int{r.Intn(100), 100 + r.Intn(100)} {
+				line := fmt.Sprintf(`{"source":"s1","table":"a","op":"upsert","ts":%d,"data":{"k":%q,"v":%d}}`, clock["s1"], k, v)
+				lines = append(lines, line)
+				replayInto(m, line)
+			}
+		case p < 23 && len(lines) > 0: // replay an earlier line
 			old := lines[r.Intn(len(lines))]
 			lines = append(lines, old)
 			replayInto(m, old)
