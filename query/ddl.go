@@ -299,7 +299,7 @@ func (p *ddlParser) column(ct *CreateTable) error {
 		return p.errorf(tt, "expected a type for column %s (BIGINT, DOUBLE, VARCHAR, BOOLEAN or TIMESTAMP)", n)
 	}
 	p.i++
-	typ, err := types.ParseType(tt.val)
+	typ, err := types.ParseType(p.sql[tt.start:tt.end])
 	if err != nil {
 		return fmt.Errorf("%w at offset %d: column %s: %w", ErrSyntax, tt.start, n, err)
 	}
