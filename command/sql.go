@@ -87,6 +87,14 @@ func printResult(w io.Writer, r *query.Result, format string) error {
 	if w == nil {
 		w = os.Stdout
 	}
+	if r.Status != "" {
+		// DDL: a confirmation for people; CSV and JSON carry only data.
+		if format == "table" {
+			_, err := fmt.Fprintln(w, r.Status)
+			return err
+		}
+		return nil
+	}
 	switch format {
 	case "csv":
 		return query.WriteCSV(w, r)

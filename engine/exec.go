@@ -68,7 +68,9 @@ func (e *Engine) ExecScript(ctx context.Context, script string, opts query.Optio
 }
 
 func message(text string) *query.Result {
-	return query.NewResult([]catalog.Column{{Name: "result", Type: types.Varchar}}, [][]types.Value{{types.String(text)}}, timeline.None)
+	r := query.NewResult([]catalog.Column{{Name: "result", Type: types.Varchar}}, [][]types.Value{{types.String(text)}}, timeline.None)
+	r.Status = text
+	return r
 }
 
 // ddl runs fn on the writer's catalog under the writer lock and commits the

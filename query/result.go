@@ -21,6 +21,11 @@ type Result struct {
 	// Note says which epoch answered a view or the time of each table when
 	// they differ; "" if none.
 	Note string
+	// Status is set for statements that return no data (DDL): a one-line
+	// confirmation such as "CREATE TABLE prices". Such a result has one
+	// column, "result", holding the same text, for callers that only print
+	// rows; CSV and JSON writers in the CLI print nothing for it.
+	Status string
 }
 
 // Release frees the record batches.
