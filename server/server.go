@@ -1,0 +1,355 @@
+// Package server is ttq's HTTP API: SQL, ingest, watermarks, health and
+// Prometheus metrics over one open engine.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"ttq/engine"
+)
+
+// Config bounds what one request may cost. Zero values take the defaults.
+type Config struct {
+	// AuthToken, when set, is required as "Authorization: Bearer <token>"
+	// on every /v1 route.
+	AuthToken string
+	// MaxIngestBytes bounds the body of POST /v1/ingest (default 64 MiB).
+	MaxIngestBytes int64
+	// MaxSQLBytes bounds the body of POST /v1/sql (default 1 MiB).
+	MaxSQLBytes int64
+	// QueryTimeout bounds one statement, waiting for a slot included
+	// (default 30s). A request may ask for less, never for more.
+	QueryTimeout time.Duration
+	// MaxWait bounds the "wait" option of /v1/sql (default: QueryTimeout).
+	MaxWait time.Duration
+	// MaxResultRows bounds the rows of one result (default 1,000,000).
+	MaxResultRows int64
+	// MaxResultBytes bounds the encoded body of one result (default 256 MiB).
+	MaxResultBytes int64
+	// MaxConcurrentQueries is how many statements run at once (default
+	// 2*GOMAXPROCS); more wait up to QueueTimeout for a slot, then get 429.
+	MaxConcurrentQueries int
+	// QueueTimeout is how long a statement waits for a free slot (default 1s).
+	QueueTimeout time.Duration
+	// ReadHeaderTimeout, ReadTimeout, WriteTimeout and IdleTimeout configure
+	// the http.Server made by Serve (defaults 10s, 0 = none, 0 = none, 2m).
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
+	// Logger receives request errors and recovered panics (default slog.Default()).
+	Logger *slog.Logger
+	// ShutdownTimeout is how long Serve lets in-flight requests finish
+	// once its context ends (default 20s).
+	ShutdownTimeout time.Duration
+}
+
+// Defaults of Config.
+const (
+	DefaultMaxIngestBytes = 64 << 20
+	DefaultMaxSQLBytes    = 1 << 20
+	DefaultQueryTimeout   = 30 * time.Second
+	DefaultMaxResultRows  = 1_000_000
+	DefaultMaxResultBytes = 256 << 20
+	DefaultQueueTimeout   = time.Second
+)
+
+func (c Config) withDefaults() Config {
+	if c.MaxIngestBytes <= 0 {
+		c.MaxIngestBytes = DefaultMaxIngestBytes
+	}
+	if c.MaxSQLBytes <= 0 {
+		c.MaxSQLBytes = DefaultMaxSQLBytes
+	}
+	if c.QueryTimeout <= 0 {
+		c.QueryTimeout = DefaultQueryTimeout
+	}
+	if c.MaxWait <= 0 {
+		c.MaxWait = c.QueryTimeout
+	}
+	if c.MaxResultRows <= 0 {
+		c.MaxResultRows = DefaultMaxResultRows
+	}
+	if c.MaxResultBytes <= 0 {
+		c.MaxResultBytes = DefaultMaxResultBytes
+	}
+	if c.MaxConcurrentQueries <= 0 {
+		c.MaxConcurrentQueries = 2 * runtime.GOMAXPROCS(0)
+	}
+	if c.QueueTimeout <= 0 {
+		c.QueueTimeout = DefaultQueueTimeout
+	}
+	if c.ReadHeaderTimeout <= 0 {
+		c.ReadHeaderTimeout = 10 * time.Second
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = 2 * time.Minute
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = 20 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Server serves one engine over HTTP. It does not own the engine: the
+// caller closes it after Shutdown.
+type Server struct {
+	e       *engine.Engine
+	cfg     Config
+	log     *slog.Logger
+	metrics *metrics
+	handler http.Handler
+
+	slots chan struct{} // one token per running statement
+
+	ready    atomic.Bool
+	stopping chan struct{} // closed when Shutdown starts
+	stopped  chan struct{} // closed when Shutdown is done
+	stopOnce sync.Once
+
+	// base is the parent of every request context; cancelled when a
+	// graceful shutdown runs out of time, so running queries stop.
+	base       context.Context
+	cancelBase context.CancelFunc
+
+	mu  sync.Mutex // guards srv
+	srv *http.Server
+
+	idPrefix string
+	idSeq    atomic.Uint64
+
+	// beforeExec, when set (tests), runs with the statement's context
+	// after it got its slot.
+	beforeExec func(ctx context.Context)
+}
+
+// New makes a server for e. It is ready to serve requests through Handler
+// right away; Serve adds the listener and lifecycle.
+func New(e *engine.Engine, cfg Config) *Server {
+	cfg = cfg.withDefaults()
+	s := &Server{
+		e:        e,
+		cfg:      cfg,
+		log:      cfg.Logger,
+		slots:    make(chan struct{}, cfg.MaxConcurrentQueries),
+		stopping: make(chan struct{}),
+		stopped:  make(chan struct{}),
+		idPrefix: newIDPrefix(),
+	}
+	s.base, s.cancelBase = context.WithCancel(context.Background())
+	s.metrics = newMetrics(e, cfg.MaxConcurrentQueries)
+	s.handler = s.routes()
+	s.ready.Store(true)
+	return s
+}
+
+func newIDPrefix() string {
+	var b [4]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return strconv.FormatInt(time.Now().UnixNano(), 36)
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// Handler returns the HTTP handler of every route.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Serve serves on ln until ctx ends or Shutdown is called, then shuts down
+// gracefully: in-flight requests get up to ShutdownTimeout to finish. It
+// returns nil after a clean shutdown.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		ReadTimeout:       s.cfg.ReadTimeout,
+		WriteTimeout:      s.cfg.WriteTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		BaseContext:       func(net.Listener) context.Context { return s.base },
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	s.mu.Lock()
+	select {
+	case <-s.stopping:
+		s.mu.Unlock()
+		ln.Close()
+		return nil
+	default:
+	}
+	s.srv = srv
+	s.mu.Unlock()
+
+	done := make(chan error, 1)
+	go func() {
+		select {
+		case <-ctx.Done():
+			sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+			defer cancel()
+			done <- s.Shutdown(sctx)
+		case <-s.stopping:
+			done <- nil
+		}
+	}()
+	err := srv.Serve(ln)
+	if !errors.Is(err, http.ErrServerClosed) {
+		s.Shutdown(context.Background())
+		<-done
+		return err
+	}
+	<-s.stopped
+	return <-done
+}
+
+// Shutdown stops accepting connections, fails readiness, tells waiting
+// requests to give up and waits for in-flight requests to finish. When ctx
+// ends first, running statements are cancelled and connections closed.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.ready.Store(false)
+	first := false
+	s.stopOnce.Do(func() { close(s.stopping); first = true })
+	s.mu.Lock()
+	srv := s.srv
+	s.mu.Unlock()
+	if !first {
+		select {
+		case <-s.stopped:
+		case <-ctx.Done():
+		}
+		return nil
+	}
+	defer close(s.stopped)
+	defer s.cancelBase()
+	if srv == nil {
+		return nil
+	}
+	if err := srv.Shutdown(ctx); err != nil {
+		s.cancelBase()
+		srv.Close()
+		return fmt.Errorf("server: in-flight requests did not finish in time, cancelled them: %w", err)
+	}
+	return nil
+}
+
+// route is one path's handlers by method.
+type route struct {
+	methods map[string]http.HandlerFunc
+	auth    bool
+}
+
+func (s *Server) routes() http.Handler {
+	table := map[string]*route{
+		"/v1/sql":        {methods: map[string]http.HandlerFunc{http.MethodPost: s.handleSQL}, auth: true},
+		"/v1/ingest":     {methods: map[string]http.HandlerFunc{http.MethodPost: s.handleIngest}, auth: true},
+		"/v1/watermarks": {methods: map[string]http.HandlerFunc{http.MethodGet: s.handleWatermarks}, auth: true},
+		"/healthz":       {methods: map[string]http.HandlerFunc{http.MethodGet: s.handleHealthz}},
+		"/readyz":        {methods: map[string]http.HandlerFunc{http.MethodGet: s.handleReadyz}},
+		"/metrics":       {methods: map[string]http.HandlerFunc{http.MethodGet: s.metrics.handler().ServeHTTP}},
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := s.requestID()
+		w.Header().Set("X-Request-Id", id)
+		r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
+		defer s.recoverPanic(w, r)
+		rt, ok := table[r.URL.Path]
+		if !ok {
+			if strings.HasPrefix(r.URL.Path, "/v1/") && !s.authorized(w, r) {
+				return
+			}
+			writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no route %s (routes: POST /v1/sql, POST /v1/ingest, GET /v1/watermarks, GET /healthz, GET /readyz, GET /metrics)", r.URL.Path))
+			return
+		}
+		if rt.auth && !s.authorized(w, r) {
+			return
+		}
+		h, ok := rt.methods[r.Method]
+		if !ok && r.Method == http.MethodHead {
+			h, ok = rt.methods[http.MethodGet]
+		}
+		if !ok {
+			var allow []string
+			for m := range rt.methods {
+				allow = append(allow, m)
+			}
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", fmt.Sprintf("%s %s: use %s", r.Method, r.URL.Path, strings.Join(allow, ", ")))
+			return
+		}
+		h(w, r)
+	})
+}
+
+type requestIDKey struct{}
+
+func (s *Server) requestID() string {
+	return s.idPrefix + "-" + strconv.FormatUint(s.idSeq.Add(1), 10)
+}
+
+func requestIDOf(r *http.Request) string {
+	id, _ := r.Context().Value(requestIDKey{}).(string)
+	return id
+}
+
+// recoverPanic turns a panic of a handler into a 500 with a generic message;
+// the stack goes to the log, never to the client.
+func (s *Server) recoverPanic(w http.ResponseWriter, r *http.Request) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	if v == http.ErrAbortHandler {
+		panic(v)
+	}
+	s.log.Error("panic serving request", "request_id", requestIDOf(r), "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+	writeError(w, http.StatusInternalServerError, "internal", "internal error (request "+requestIDOf(r)+"); the server log has the details")
+}
+
+// authorized checks the bearer token; on failure it writes 401 or 403.
+func (s *Server) authorized(w http.ResponseWriter, r *http.Request) bool {
+	if s.cfg.AuthToken == "" {
+		return true
+	}
+	h := r.Header.Get("Authorization")
+	scheme, token, ok := strings.Cut(h, " ")
+	if h == "" || !ok || !strings.EqualFold(scheme, "Bearer") {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="ttq"`)
+		writeError(w, http.StatusUnauthorized, "unauthorized", "this server needs a token: send Authorization: Bearer <token>")
+		return false
+	}
+	if subtle.ConstantTimeCompare([]byte(strings.TrimSpace(token)), []byte(s.cfg.AuthToken)) != 1 {
+		writeError(w, http.StatusForbidden, "forbidden", "the bearer token is not valid for this server")
+		return false
+	}
+	return true
+}
+
+func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write([]byte("ok\n"))
+}
+
+func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
+	if !s.ready.Load() {
+		writeError(w, http.StatusServiceUnavailable, "shutting_down", "the server is shutting down")
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write([]byte("ready\n"))
+}
