@@ -60,6 +60,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.Command {
 			loadCommand(),
 			shellCommand(),
 			demoCommand(),
+			serveCommand(),
 		},
 	}
 }

@@ -23,10 +23,11 @@ const (
 	MetaAsOf      = "ttq.as_of"     // RFC 3339, absent when the result has no snapshot
 	MetaWatermark = "ttq.watermark" // RFC 3339 of G when the statement ran, absent when nothing is sealed
 	MetaNote      = "ttq.note"      // the result's note, absent when empty
+	MetaStatus    = "ttq.status"    // the confirmation of a statement that returns no data (DDL)
 	MetaType      = "ttq.type"      // field metadata: BIGINT, DOUBLE, VARCHAR, BOOLEAN or TIMESTAMP
 )
 
-// writeResultJSON writes {"columns":[...],"rows":[[...]],"as_of":...,"watermark":...,"note":...}
+// writeResultJSON writes {"columns":[...],"rows":[[...]],"as_of":...,"watermark":...,"note":...,"status":...}
 // straight from the result's Arrow batches.
 func writeResultJSON(w io.Writer, r *query.Result, g int64) error {
 	bw := bufio.NewWriterSize(w, 64<<10)
@@ -69,6 +70,10 @@ func writeResultJSON(w io.Writer, r *query.Result, g int64) error {
 	if r.Note != "" {
 		bw.WriteString(`,"note":`)
 		writeJSONString(bw, r.Note)
+	}
+	if r.Status != "" {
+		bw.WriteString(`,"status":`)
+		writeJSONString(bw, r.Status)
 	}
 	bw.WriteString("}\n")
 	return bw.Flush()
@@ -159,6 +164,9 @@ func arrowSchema(r *query.Result, g int64) *arrow.Schema {
 	}
 	if r.Note != "" {
 		keys, vals = append(keys, MetaNote), append(vals, r.Note)
+	}
+	if r.Status != "" {
+		keys, vals = append(keys, MetaStatus), append(vals, r.Status)
 	}
 	md := arrow.NewMetadata(keys, vals)
 	return arrow.NewSchema(fields, &md)

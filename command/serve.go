@@ -1,0 +1,126 @@
+package command
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v3"
+
+	"ttq/engine"
+	"ttq/server"
+)
+
+func serveCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "serve",
+		Usage: "serve the store over HTTP: SQL, ingest, watermarks, health and Prometheus metrics",
+		Flags: []cli.Flag{
+			dataFlag(),
+			&cli.StringFlag{Name: "listen", Usage: "address to listen on (port 0 picks a free port)", Value: "127.0.0.1:7070", Sources: cli.EnvVars("TTQ_LISTEN")},
+			&cli.StringFlag{Name: "auth-token", Usage: "require Authorization: Bearer TOKEN on every /v1 route", Sources: cli.EnvVars("TTQ_AUTH_TOKEN")},
+			&cli.BoolFlag{Name: "insecure-listen-any", Usage: "allow a non-loopback --listen without --auth-token"},
+			&cli.StringFlag{Name: "max-body", Usage: "largest POST /v1/ingest body (bytes, or with KiB/MiB/GiB)", Value: "64MiB"},
+			&cli.StringFlag{Name: "max-sql-body", Usage: "largest POST /v1/sql body", Value: "1MiB"},
+			&cli.DurationFlag{Name: "query-timeout", Usage: "longest a statement may run", Value: server.DefaultQueryTimeout},
+			&cli.DurationFlag{Name: "max-wait", Usage: "longest a statement may wait for the watermark (the wait option); default --query-timeout"},
+			&cli.Int64Flag{Name: "max-rows", Usage: "most rows in one result", Value: server.DefaultMaxResultRows},
+			&cli.StringFlag{Name: "max-result-bytes", Usage: "largest encoded result", Value: "256MiB"},
+			&cli.IntFlag{Name: "max-concurrent-queries", Usage: "statements running at once; more wait --queue-timeout, then get 429 (default 2*GOMAXPROCS)"},
+			&cli.DurationFlag{Name: "queue-timeout", Usage: "how long a statement waits for a free slot", Value: server.DefaultQueueTimeout},
+			&cli.DurationFlag{Name: "shutdown-timeout", Usage: "how long in-flight requests may finish after SIGTERM/SIGINT", Value: 20 * time.Second},
+		},
+		Action: func(ctx context.Context, cmd *cli.Command) error {
+			cfg := server.Config{
+				AuthToken:            cmd.String("auth-token"),
+				QueryTimeout:         cmd.Duration("query-timeout"),
+				MaxWait:              cmd.Duration("max-wait"),
+				MaxResultRows:        cmd.Int64("max-rows"),
+				MaxConcurrentQueries: cmd.Int("max-concurrent-queries"),
+				QueueTimeout:         cmd.Duration("queue-timeout"),
+				ShutdownTimeout:      cmd.Duration("shutdown-timeout"),
+				Logger:               slog.New(slog.NewTextHandler(cmd.Root().ErrWriter, nil)),
+			}
+			var err error
+			for _, f := range []struct {
+				flag string
+				dst  *int64
+			}{{"max-body", &cfg.MaxIngestBytes}, {"max-sql-body", &cfg.MaxSQLBytes}, {"max-result-bytes", &cfg.MaxResultBytes}} {
+				if *f.dst, err = parseSize(cmd.String(f.flag)); err != nil {
+					return fmt.Errorf("--%s: %w", f.flag, err)
+				}
+			}
+			listen := cmd.String("listen")
+			if err := checkListen(listen, cfg.AuthToken != "", cmd.Bool("insecure-listen-any")); err != nil {
+				return err
+			}
+			dir := cmd.String("data")
+			e, err := engine.Open(dir, engine.Options{})
+			if err != nil {
+				return err
+			}
+			ln, err := net.Listen("tcp", listen)
+			if err != nil {
+				e.Close()
+				return fmt.Errorf("listen on %s: %w", listen, err)
+			}
+			s := server.New(e, cfg)
+			fmt.Fprintf(cmd.Root().ErrWriter, "ttq serving on http://%s (data %s)\n", ln.Addr(), dir)
+			serr := s.Serve(ctx, ln)
+			cerr := e.Close()
+			if serr != nil || cerr != nil {
+				return errors.Join(serr, cerr)
+			}
+			fmt.Fprintln(cmd.Root().ErrWriter, "ttq server stopped")
+			return nil
+		},
+	}
+}
+
+// checkListen refuses a non-loopback address without a token unless the
+// operator said so.
+func checkListen(addr string, hasToken, insecure bool) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("--listen %q: want host:port such as 127.0.0.1:7070: %w", addr, err)
+	}
+	if hasToken || insecure || isLoopback(host) {
+		return nil
+	}
+	return fmt.Errorf("--listen %s is reachable from other machines: set --auth-token (or TTQ_AUTH_TOKEN), or pass --insecure-listen-any", addr)
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// parseSize reads a byte count: a plain number or one with a unit
+// (KB, MB, GB in powers of 1000; KiB, MiB, GiB in powers of 1024).
+func parseSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}}
+	mult := int64(1)
+	for _, u := range units {
+		if len(t) > len(u.suffix) && strings.EqualFold(t[len(t)-len(u.suffix):], u.suffix) {
+			t, mult = strings.TrimSpace(t[:len(t)-len(u.suffix)]), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n <= 0 || n > (1<<62)/mult {
+		return 0, fmt.Errorf("size %q: give a positive number of bytes, e.g. 1048576 or 64MiB", s)
+	}
+	return n * mult, nil
+}
