@@ -6,11 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"strconv"
+	"sync"
 
 	"ttq/catalog"
 	"ttq/ingest"
-	"ttq/mvcc"
 	"ttq/timeline"
 )
 
@@ -102,13 +103,14 @@ func (e *Engine) applyLocked(recs []Record, pos []Position) (Counts, []LineError
 		counts.Rejected++
 		errs = append(errs, LineError{Index: i + 1, Origin: r.Origin, Reason: re.Reason, Message: re.Message})
 	}
+	decoded := decodeAll(recs, e.cat)
 	for i := range recs {
 		r := &recs[i]
 		if r.TooLarge {
 			rejectRec(i, r, &ingest.RejectError{Reason: ingest.ReasonTooLarge, Message: fmt.Sprintf("line longer than %d bytes", MaxLine)})
 			continue
 		}
-		u, re := ingest.Decode(r.Line, e.cat)
+		u, re := decoded[i].u, decoded[i].re
 		if re != nil {
 			rejectRec(i, r, re)
 			continue
@@ -148,6 +150,41 @@ func (e *Engine) applyLocked(recs []Record, pos []Position) (Counts, []LineError
 		return Counts{}, nil, err
 	}
 	return counts, errs, nil
+}
+
+type decodedRecord struct {
+	u  ingest.Update
+	re *ingest.RejectError
+}
+
+// decodeAll decodes a batch on every core. Decoding depends only on the
+// record and the catalog, so it can run ahead of the writer, which then
+// judges lateness and applies in stream order.
+func decodeAll(recs []Record, cat *catalog.Catalog) []decodedRecord {
+	out := make([]decodedRecord, len(recs))
+	workers := runtime.GOMAXPROCS(0)
+	if len(recs) < 256 || workers < 2 {
+		workers = 1
+	}
+	var wg sync.WaitGroup
+	chunk := (len(recs) + workers - 1) / workers
+	for w := 0; w < workers; w++ {
+		lo, hi := w*chunk, min((w+1)*chunk, len(recs))
+		if lo >= hi {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := lo; i < hi; i++ {
+				if !recs[i].TooLarge {
+					out[i].u, out[i].re = ingest.Decode(recs[i].Line, cat)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return out
 }
 
 // Load reads NDJSON envelopes from r and applies them in commits of at most
@@ -254,6 +291,3 @@ func (e *Engine) Rejects(fn func(seq uint64, r ingest.Reject) error) error {
 	})
 }
 
-// ensure catalog import is used by other files in the package.
-var _ = catalog.Normalize
-var _ mvcc.Reader = (*mvcc.Snapshot)(nil)
