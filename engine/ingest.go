@@ -290,4 +290,3 @@ func (e *Engine) Rejects(fn func(seq uint64, r ingest.Reject) error) error {
 		return fn(seq, r)
 	})
 }
-
