@@ -185,7 +185,7 @@ func Split(script string) (out []string, err error) {
 	if err != nil {
 		return nil, err
 	}
-	start := 0
+	start, last := 0, 0
 	any := false
 	flush := func(end int) {
 		if any {
@@ -195,7 +195,7 @@ func Split(script string) (out []string, err error) {
 	}
 	for _, t := range toks {
 		if t.typ == ';' {
-			flush(t.start)
+			flush(last)
 			start = t.end
 			continue
 		}
@@ -203,7 +203,8 @@ func Split(script string) (out []string, err error) {
 			start = t.start
 		}
 		any = true
+		last = t.end
 	}
-	flush(len(script))
+	flush(last)
 	return out, nil
 }
