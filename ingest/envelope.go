@@ -4,9 +4,9 @@ package ingest
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
+	json "github.com/goccy/go-json"
 	"math"
 	"math/big"
 	"strconv"

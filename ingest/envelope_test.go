@@ -158,3 +158,16 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkDecode(b *testing.B) {
+	cat := catalog.New()
+	_ = cat.AddSource(&catalog.Source{Name: "pricing"})
+	_ = cat.AddTable(&catalog.Table{Name: "prices", Source: "pricing", Columns: []catalog.Column{{Name: "product_id", Type: types.Varchar}, {Name: "price", Type: types.Double}, {Name: "currency", Type: types.Varchar}}, PK: []int{0}})
+	line := []byte(`{"source":"pricing","table":"prices","op":"upsert","ts":"2026-11-25T10:00:00.000123Z","data":{"product_id":"P1","price":499.0,"currency":"INR"}}`)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if _, re := Decode(line, cat); re != nil {
+			b.Fatal(re)
+		}
+	}
+}
