@@ -122,7 +122,8 @@ func (s *Server) sqlFailure(w http.ResponseWriter, r *http.Request, err error, t
 		writeError(w, 499, "cancelled", "the request was cancelled")
 		return 499, "cancelled"
 	case errors.Is(err, errResultTooLarge):
-		writeError(w, http.StatusRequestEntityTooLarge, "result_too_large", err.Error())
+		msg := fmt.Sprintf("the encoded result is larger than %d bytes (--max-result-bytes); add a LIMIT or select fewer columns", s.cfg.MaxResultBytes)
+		writeError(w, http.StatusRequestEntityTooLarge, "result_too_large", msg)
 		return http.StatusRequestEntityTooLarge, "result_too_large"
 	}
 	if errors.Is(err, query.ErrTooManyRows) {
@@ -332,7 +333,7 @@ func (s *Server) runOnce(ctx context.Context, stmt, format string) (*bytes.Buffe
 		err = writeResultJSON(lw, res, g)
 	}
 	if lw.over {
-		return nil, "", fmt.Errorf("%w: the encoded result is larger than %d bytes (--max-result-bytes); add a LIMIT or select fewer columns", errResultTooLarge, s.cfg.MaxResultBytes)
+		return nil, "", errResultTooLarge
 	}
 	if err != nil {
 		return nil, "", fmt.Errorf("encode result: %w", err)
