@@ -53,6 +53,7 @@ type state struct {
 	Rejects   map[string]map[string]int64 `json:"rejects"` // source -> reason -> count
 	Applied   map[string]int64            `json:"applied"` // source -> updates applied
 	Offsets   map[string]int64            `json:"offsets"` // stream position ("topic/partition") -> next offset
+	Horizon   int64                       `json:"horizon"` // global retention horizon; only moves forward
 }
 
 func newState() *state {
@@ -60,7 +61,7 @@ func newState() *state {
 }
 
 func (s *state) clone() *state {
-	c := &state{Tracker: s.Tracker.Clone(), RejectSeq: s.RejectSeq,
+	c := &state{Tracker: s.Tracker.Clone(), RejectSeq: s.RejectSeq, Horizon: s.Horizon,
 		Rejects: map[string]map[string]int64{}, Applied: map[string]int64{}, Offsets: map[string]int64{}}
 	for src, m := range s.Rejects {
 		cm := map[string]int64{}
@@ -100,6 +101,7 @@ type Engine struct {
 
 	pub atomic.Pointer[view]
 
+	pins     pins       // readers' oldest instants, which retention must keep
 	sealMu   sync.Mutex // guards sealCh
 	sealCh   chan struct{}
 	closed   atomic.Bool
@@ -173,6 +175,7 @@ func (e *Engine) OnSealed(fn func(oldG, newG int64)) {
 // commitStateLocked stores the catalog (if changed), the state and the
 // rejects in one atomic meta commit.
 func (e *Engine) commitStateLocked(catChanged bool, rejects [][]byte, firstReject uint64) error {
+	e.advanceHorizonLocked()
 	sb, err := json.Marshal(e.st)
 	if err != nil {
 		return fmt.Errorf("engine: encode state: %w", err)
@@ -193,17 +196,9 @@ func (e *Engine) commitStateLocked(catChanged bool, rejects [][]byte, firstRejec
 func (e *Engine) publishLocked() {
 	old := e.pub.Load()
 	g := e.st.Tracker.Global()
-	v := &view{cat: e.cat.Clone(), st: e.st.clone(), g: g}
-	if e.opts.Retention > 0 && g != timeline.None {
-		v.horizon = g - e.opts.Retention
-	}
-	if old != nil && old.horizon > v.horizon {
-		v.horizon = old.horizon // the horizon never moves back
-	}
+	v := &view{cat: e.cat.Clone(), st: e.st.clone(), g: g, horizon: e.st.Horizon}
 	e.pub.Store(v)
-	if v.horizon > 0 {
-		e.store.SetHorizon(v.horizon)
-	}
+	e.setDiscardLocked(v)
 	if old == nil || old.g != g {
 		oldG := timeline.None
 		if old != nil {

@@ -27,7 +27,9 @@ func (e *Engine) Exec(ctx context.Context, sql string, opts query.Options) (*que
 	}
 	switch s := stmt.(type) {
 	case *query.Select:
-		return query.Run(ctx, e.env(), s, opts)
+		x := e.env()
+		defer x.release()
+		return query.Run(ctx, x, s, opts)
 	case *query.Explain:
 		return e.explain(ctx, s)
 	case *query.CreateSource:
@@ -275,13 +277,20 @@ func (e *Engine) describe(s *query.Describe) (*query.Result, error) {
 
 // env is the query.Env of one statement: one published state for all of it.
 type env struct {
-	e *Engine
-	v *view
+	e      *Engine
+	v      *view
+	pin    int64 // the oldest instant this statement may read, held against retention
+	pinned bool
 }
 
 var _ query.Env = (*env)(nil)
 
-func (e *Engine) env() *env { return &env{e: e, v: e.pub.Load()} }
+// env pins the published state for one statement; call release when the
+// statement's reads are done.
+func (e *Engine) env() *env {
+	v, h := e.pin()
+	return &env{e: e, v: v, pin: h, pinned: true}
+}
 
 func (x *env) Catalog() *catalog.Catalog { return x.v.cat }
 func (x *env) Watermark() int64          { return x.v.g }
@@ -325,9 +334,6 @@ func notSealed(v *view, ts int64) error {
 
 func (x *env) Snapshot(ts int64) mvcc.Reader { return x.e.store.At(ts) }
 
-func (x *env) History(t *catalog.Table, prefix []types.Value, from, to int64, fn func(mvcc.RowVersion) error) error {
-	return x.e.store.History(t, prefix, from, to, fn)
-}
 
 func (x *env) ViewAt(v *catalog.View, ts int64) (int64, error) {
 	return 0, fmt.Errorf("%w: views are not available in this build", query.ErrUnsupported)
@@ -411,6 +417,7 @@ func (e *Engine) epochRows() [][]types.Value { return nil }
 
 func (e *Engine) explain(ctx context.Context, s *query.Explain) (*query.Result, error) {
 	x := e.env()
+	defer x.release()
 	if !s.Timestamp {
 		return query.RunExplain(ctx, x, s)
 	}

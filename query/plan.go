@@ -345,6 +345,15 @@ func (p *planner) scan(te *sqlparser.AliasedTableExpr) (*scanNode, error) {
 		}
 		s.from, s.to, s.ts = from, to, to
 	}
+	if tc, ok := p.env.(TableChecker); ok && s.kind != srcView && s.tbl != nil {
+		at := s.ts
+		if s.kind == srcHistory && spec.Kind != TimeAll {
+			at = s.from
+		}
+		if err := tc.CheckTable(s.tbl, at); err != nil {
+			return nil, err
+		}
+	}
 	if s.kind == srcView {
 		s.asked = s.ts
 		b, err := p.env.ViewAt(s.view, s.ts)

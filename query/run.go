@@ -9,6 +9,13 @@ import (
 	"ttq/types"
 )
 
+// TableChecker is an optional capability of an Env: per-table limits on the
+// instants a table can be read at (its retention horizon). The planner calls
+// it for every base-table read after CheckReadable.
+type TableChecker interface {
+	CheckTable(t *catalog.Table, ts int64) error
+}
+
 // Env is what a SELECT needs from the engine.
 type Env interface {
 	// Catalog is the schema, immutable for the statement.
