@@ -334,7 +334,6 @@ func notSealed(v *view, ts int64) error {
 
 func (x *env) Snapshot(ts int64) mvcc.Reader { return x.e.store.At(ts) }
 
-
 func (x *env) ViewAt(v *catalog.View, ts int64) (int64, error) {
 	return 0, fmt.Errorf("%w: views are not available in this build", query.ErrUnsupported)
 }
