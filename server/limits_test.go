@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 
+	"ttq/engine"
 	"ttq/timeline"
 )
 
@@ -448,4 +450,23 @@ func TestServeAndShutdown(t *testing.T) {
 	if err := <-served; err != nil {
 		t.Errorf("Serve: %v", err)
 	}
+}
+
+func TestBeforeHorizon(t *testing.T) {
+	e, err := engine.Open(t.TempDir(), engine.Options{Retention: 1_000_000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	ts := httptest.NewServer(New(e, Config{}).Handler())
+	defer ts.Close()
+	h := &harness{t: t, e: e, ts: ts}
+	for _, stmt := range schema {
+		h.mustSQL(stmt)
+	}
+	if code, b := h.ingest(updates, ""); code != 200 {
+		t.Fatalf("%d %s", code, b)
+	}
+	code, b, _ := h.sql("SELECT * FROM prices AS OF '2026-11-25T10:00:00Z'", "")
+	wantError(t, "behind retention", code, b, 422, "before_horizon", "2026-11-25T10:00:04Z")
 }
