@@ -2,12 +2,14 @@ package command
 
 import (
 	"context"
+	"fmt"
 	"io"
 
 	"github.com/urfave/cli/v3"
 
 	"ttq/engine"
 	"ttq/query"
+	"ttq/timeline"
 )
 
 // backend is where statements run: an embedded store or a server.
@@ -28,6 +30,29 @@ func (b embedded) Load(ctx context.Context, r io.Reader, name string) (engine.Co
 }
 
 func (b embedded) Close() error { return b.e.Close() }
+
+// engineOptions reads the store options that a command may set.
+func engineOptions(cmd *cli.Command) (engine.Options, error) {
+	var o engine.Options
+	for _, f := range []struct {
+		name string
+		dst  *int64
+	}{{"retention", &o.Retention}, {"epoch", &o.EpochLength}} {
+		if !cmd.IsSet(f.name) && cmd.String(f.name) == "" {
+			continue
+		}
+		v := cmd.String(f.name)
+		if v == "" {
+			continue
+		}
+		d, err := timeline.ParseDuration(v)
+		if err != nil {
+			return o, fmt.Errorf("--%s: %w", f.name, err)
+		}
+		*f.dst = d
+	}
+	return o, nil
+}
 
 func openBackend(cmd *cli.Command) (backend, error) {
 	if url := cmd.String("server"); url != "" {

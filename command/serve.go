@@ -33,6 +33,8 @@ func serveCommand() *cli.Command {
 			&cli.StringFlag{Name: "max-result-bytes", Usage: "largest encoded result", Value: "256MiB"},
 			&cli.IntFlag{Name: "max-concurrent-queries", Usage: "statements running at once; more wait --queue-timeout, then get 429 (default 2*GOMAXPROCS)"},
 			&cli.DurationFlag{Name: "queue-timeout", Usage: "how long a statement waits for a free slot", Value: server.DefaultQueueTimeout},
+			&cli.StringFlag{Name: "retention", Usage: "timeline kept queryable behind the global watermark, e.g. 24h (default: everything)"},
+			&cli.StringFlag{Name: "epoch", Usage: "default epoch length of views on the timeline", Value: "1s"},
 			&cli.DurationFlag{Name: "shutdown-timeout", Usage: "how long in-flight requests may finish after SIGTERM/SIGINT", Value: 20 * time.Second},
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
@@ -60,7 +62,11 @@ func serveCommand() *cli.Command {
 				return err
 			}
 			dir := cmd.String("data")
-			e, err := engine.Open(dir, engine.Options{})
+			eopts, err := engineOptions(cmd)
+			if err != nil {
+				return err
+			}
+			e, err := engine.Open(dir, eopts)
 			if err != nil {
 				return err
 			}
