@@ -106,6 +106,8 @@ type Engine struct {
 	sealCh   chan struct{}
 	closed   atomic.Bool
 	onSealed []func(oldG, newG int64) // run by the writer after G moves, under wmu
+
+	views *views // view progress and maintenance (views.go)
 }
 
 // Open opens (or creates) the store in dir.
@@ -143,6 +145,10 @@ func Open(dir string, opts Options) (*Engine, error) {
 			s.Tracker = watermark.New()
 		}
 		e.st = s
+	}
+	if err := e.openViews(); err != nil {
+		st.Close()
+		return nil, err
 	}
 	e.publishLocked()
 	return e, nil

@@ -161,7 +161,7 @@ func (e *Engine) createTable(s *query.CreateTable) (*query.Result, error) {
 }
 
 func (e *Engine) createView(ctx context.Context, s *query.CreateView) (*query.Result, error) {
-	return nil, fmt.Errorf("%w: CREATE VIEW is not available in this build", query.ErrUnsupported)
+	return e.createViewStmt(ctx, s)
 }
 
 func (e *Engine) drop(s *query.Drop) (*query.Result, error) {
@@ -172,7 +172,11 @@ func (e *Engine) drop(s *query.Drop) (*query.Result, error) {
 		case "table":
 			dropped, err = cat.DropTable(s.Name)
 		case "view":
-			_, err = cat.DropView(s.Name)
+			var v *catalog.View
+			if v, err = cat.DropView(s.Name); err == nil {
+				e.dropViewLocked(v)
+				dropped = query.ViewTable(v) // its rows go with it
+			}
 		case "source":
 			var src *catalog.Source
 			if src, err = cat.DropSource(s.Name); err == nil {
@@ -335,7 +339,7 @@ func notSealed(v *view, ts int64) error {
 func (x *env) Snapshot(ts int64) mvcc.Reader { return x.e.store.At(ts) }
 
 func (x *env) ViewAt(v *catalog.View, ts int64) (int64, error) {
-	return 0, fmt.Errorf("%w: views are not available in this build", query.ErrUnsupported)
+	return x.e.viewAt(v, ts)
 }
 
 func (x *env) SystemTable(name string) ([]catalog.Column, [][]types.Value, bool, error) {
@@ -411,8 +415,8 @@ func strOrNull(s string) types.Value {
 	return types.String(s)
 }
 
-// epochRows is replaced by view maintenance; without views it is empty.
-func (e *Engine) epochRows() [][]types.Value { return nil }
+// epochRows lists recent view epochs (views.go).
+func (e *Engine) epochRows() [][]types.Value { return e.epochStats() }
 
 func (e *Engine) explain(ctx context.Context, s *query.Explain) (*query.Result, error) {
 	x := e.env()
