@@ -181,6 +181,12 @@ func (e *Engine) OnSealed(fn func(oldG, newG int64)) {
 // commitStateLocked stores the catalog (if changed), the state and the
 // rejects in one atomic meta commit.
 func (e *Engine) commitStateLocked(catChanged bool, rejects [][]byte, firstReject uint64) error {
+	return e.commitBatchLocked(nil, catChanged, rejects, firstReject)
+}
+
+// commitBatchLocked commits the state (and catalog, rejects) together with a
+// batch of versions through the store's intent protocol; batch may be nil.
+func (e *Engine) commitBatchLocked(batch *mvcc.Batch, catChanged bool, rejects [][]byte, firstReject uint64) error {
 	e.advanceHorizonLocked()
 	sb, err := json.Marshal(e.st)
 	if err != nil {
@@ -193,6 +199,9 @@ func (e *Engine) commitStateLocked(catChanged bool, rejects [][]byte, firstRejec
 			return fmt.Errorf("engine: encode catalog: %w", err)
 		}
 		m.Puts["catalog"] = cb
+	}
+	if batch != nil {
+		return e.store.Commit(batch, m, firstReject)
 	}
 	return e.store.CommitMeta(m, firstReject)
 }

@@ -139,14 +139,11 @@ func (e *Engine) applyLocked(recs []Record, pos []Position) (Counts, []LineError
 		e.st.Applied[u.Source]++
 		counts.Applied++
 	}
-	if err := batch.Flush(); err != nil {
-		return Counts{}, nil, err
-	}
 	for _, p := range pos {
 		e.st.Offsets[p.Stream] = p.Next
 	}
 	e.st.RejectSeq += uint64(len(rejects))
-	if err := e.commitStateLocked(false, rejects, first); err != nil {
+	if err := e.commitBatchLocked(batch, false, rejects, first); err != nil {
 		return Counts{}, nil, err
 	}
 	return counts, errs, nil

@@ -73,6 +73,10 @@ func Open(dir string, o Options) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
+	if err := s.recoverIntent(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("mvcc: finish the last batch: %w", err)
+	}
 	return s, nil
 }
 

@@ -151,3 +151,47 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+func TestOpenFinishesACommittedBatch(t *testing.T) {
+	dir := t.TempDir()
+	st, err := Open(dir, Options{})
+	must(t, err)
+	tb := testTable()
+	b := st.NewBatch()
+	must(t, b.Put(tb, row("P1", 10), 100))
+	must(t, b.Delete(tb, []types.Value{types.String("P2")}, 100))
+	// The first step of Commit only, as if the process died before the
+	// versions were written.
+	must(t, st.CommitMeta(MetaWrite{Puts: map[string][]byte{intentName: encodeIntent(b.ents), "state": []byte("after")}}, 0))
+	sn := st.At(200)
+	if _, _, ok, _ := sn.Get(tb, []types.Value{types.String("P1")}, nil); ok {
+		t.Fatal("versions visible before they were written")
+	}
+	sn.Close()
+	must(t, st.Close())
+	st, err = Open(dir, Options{})
+	must(t, err)
+	defer st.Close()
+	sn = st.At(200)
+	defer sn.Close()
+	r, ts, ok, err := sn.Get(tb, []types.Value{types.String("P1")}, nil)
+	if err != nil || !ok || r[1].F != 10 || ts != 100 {
+		t.Fatalf("after reopen: %v %d %v %v; want the batch finished", r, ts, ok, err)
+	}
+	// A meta commit without a batch retires the intent.
+	must(t, st.CommitMeta(MetaWrite{Puts: map[string][]byte{"state": []byte("next")}}, 0))
+	if v, _, _ := st.Meta(intentName); len(v) != 0 {
+		t.Fatalf("intent still set: %d bytes", len(v))
+	}
+}
+
+func TestIntentRoundTrip(t *testing.T) {
+	ents := []pending{{key: []byte("k1"), val: []byte("v"), ver: 7}, {key: []byte("k2"), ver: 9, del: true}, {key: []byte{0}, val: nil, ver: 1}}
+	got, err := decodeIntent(encodeIntent(ents))
+	if err != nil || len(got) != 3 || string(got[0].key) != "k1" || !got[1].del || got[1].ver != 9 || string(got[0].val) != "v" {
+		t.Fatalf("round trip: %+v %v", got, err)
+	}
+	if _, err := decodeIntent([]byte{5, 0}); err == nil {
+		t.Fatal("truncated intent decoded")
+	}
+}

@@ -1,6 +1,7 @@
 package mvcc
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 
@@ -10,24 +11,28 @@ import (
 	"ttq/types"
 )
 
-// Batch collects row versions and writes them with one Badger managed write
-// batch. Versions become durable at Flush; they stay invisible to sealed
-// reads until a meta commit raises the watermark above them.
+// Batch collects row versions. Flush writes them with one Badger managed
+// write batch, each at its own version; Commit first makes the batch durable
+// as an intent together with the bookkeeping it produced (see
+// docs/STORAGE.md), so a crash can never leave half of it.
 type Batch struct {
 	s     *Store
-	wb    *badger.WriteBatch
-	n     int
+	ents  []pending
 	bytes int
 	err   error
 }
 
-// NewBatch starts a batch of row versions.
-func (s *Store) NewBatch() *Batch {
-	return &Batch{s: s, wb: s.db.NewManagedWriteBatch()}
+type pending struct {
+	key, val []byte
+	ver      uint64
+	del      bool
 }
 
+// NewBatch starts a batch of row versions.
+func (s *Store) NewBatch() *Batch { return &Batch{s: s} }
+
 // Len returns the number of versions in the batch.
-func (b *Batch) Len() int { return b.n }
+func (b *Batch) Len() int { return len(b.ents) }
 
 // Size returns the approximate number of bytes in the batch.
 func (b *Batch) Size() int { return b.bytes }
@@ -59,12 +64,8 @@ func (b *Batch) Put(t *catalog.Table, row []types.Value, ts int64) error {
 	}
 	k := EncodeKey(nil, t.ID, key)
 	v := EncodeRow(nil, t.Columns, row)
-	b.n++
+	b.ents = append(b.ents, pending{key: k, val: v, ver: Version(ts)})
 	b.bytes += len(k) + len(v) + 16
-	if err := b.wb.SetEntryAt(badger.NewEntry(k, v), Version(ts)); err != nil {
-		b.err = fmt.Errorf("mvcc: put %s: %w", t.Name, err)
-		return b.err
-	}
 	return nil
 }
 
@@ -74,29 +75,143 @@ func (b *Batch) Delete(t *catalog.Table, key []types.Value, ts int64) error {
 		return err
 	}
 	k := EncodeKey(nil, t.ID, key)
-	b.n++
+	b.ents = append(b.ents, pending{key: k, ver: Version(ts), del: true})
 	b.bytes += len(k) + 16
-	if err := b.wb.DeleteAt(k, Version(ts)); err != nil {
-		b.err = fmt.Errorf("mvcc: delete %s: %w", t.Name, err)
-		return b.err
-	}
 	return nil
 }
 
-// Flush writes the batch and waits until it is durable.
+// Flush writes the batch's versions and waits until they are durable.
 func (b *Batch) Flush() error {
 	if b.err != nil {
-		b.wb.Cancel()
 		return b.err
 	}
-	if err := b.wb.Flush(); err != nil {
+	return b.s.writeVersions(b.ents)
+}
+
+// Cancel drops a batch that will not be written.
+func (b *Batch) Cancel() { b.ents = nil }
+
+func (s *Store) writeVersions(ents []pending) error {
+	if len(ents) == 0 {
+		return nil
+	}
+	wb := s.db.NewManagedWriteBatch()
+	for _, e := range ents {
+		var err error
+		if e.del {
+			err = wb.DeleteAt(e.key, e.ver)
+		} else {
+			err = wb.SetEntryAt(badger.NewEntry(e.key, e.val), e.ver)
+		}
+		if err != nil {
+			wb.Cancel()
+			return fmt.Errorf("mvcc: write: %w", err)
+		}
+	}
+	if err := wb.Flush(); err != nil {
 		return fmt.Errorf("mvcc: flush: %w", err)
 	}
 	return nil
 }
 
-// Cancel drops a batch that will not be flushed.
-func (b *Batch) Cancel() { b.wb.Cancel() }
+// intentName is the meta record holding the versions of the last committed
+// batch. Commit writes it atomically with the batch's bookkeeping before the
+// versions themselves; Open writes them again, which is idempotent (same
+// keys, versions and values), so a crash between the two steps finishes the
+// batch instead of leaving part of it.
+const intentName = "intent"
+
+func encodeIntent(ents []pending) []byte {
+	n := 0
+	for _, e := range ents {
+		n += len(e.key) + len(e.val) + 24
+	}
+	b := make([]byte, 0, n+binary.MaxVarintLen64)
+	b = binary.AppendUvarint(b, uint64(len(ents)))
+	for _, e := range ents {
+		if e.del {
+			b = append(b, 1)
+		} else {
+			b = append(b, 0)
+		}
+		b = binary.AppendUvarint(b, e.ver)
+		b = binary.AppendUvarint(b, uint64(len(e.key)))
+		b = append(b, e.key...)
+		b = binary.AppendUvarint(b, uint64(len(e.val)))
+		b = append(b, e.val...)
+	}
+	return b
+}
+
+func decodeIntent(b []byte) ([]pending, error) {
+	bad := fmt.Errorf("%w: intent record", ErrBadRow)
+	n, k := binary.Uvarint(b)
+	if k <= 0 {
+		return nil, bad
+	}
+	b = b[k:]
+	ents := make([]pending, 0, n)
+	field := func() ([]byte, bool) {
+		l, k := binary.Uvarint(b)
+		if k <= 0 || uint64(len(b)-k) < l {
+			return nil, false
+		}
+		f := b[k : k+int(l)]
+		b = b[k+int(l):]
+		return f, true
+	}
+	for i := uint64(0); i < n; i++ {
+		if len(b) < 1 {
+			return nil, bad
+		}
+		e := pending{del: b[0] == 1}
+		b = b[1:]
+		var k int
+		if e.ver, k = binary.Uvarint(b); k <= 0 {
+			return nil, bad
+		}
+		b = b[k:]
+		var ok1, ok2 bool
+		e.key, ok1 = field()
+		e.val, ok2 = field()
+		if !ok1 || !ok2 {
+			return nil, bad
+		}
+		ents = append(ents, e)
+	}
+	return ents, nil
+}
+
+// Commit makes a batch and its bookkeeping durable as one unit: first the
+// meta records, the rejects and the batch's versions as an intent, in one
+// atomic Badger transaction; then the versions themselves. If the process
+// dies in between, Open finishes the batch from the intent.
+func (s *Store) Commit(b *Batch, m MetaWrite, firstReject uint64) error {
+	if b.err != nil {
+		return b.err
+	}
+	if m.Puts == nil {
+		m.Puts = map[string][]byte{}
+	}
+	m.Puts[intentName] = encodeIntent(b.ents)
+	if err := s.CommitMeta(m, firstReject); err != nil {
+		return err
+	}
+	return s.writeVersions(b.ents)
+}
+
+// recoverIntent writes the versions of the last committed batch again.
+func (s *Store) recoverIntent() error {
+	b, ok, err := s.Meta(intentName)
+	if err != nil || !ok || len(b) == 0 {
+		return err
+	}
+	ents, err := decodeIntent(b)
+	if err != nil {
+		return err
+	}
+	return s.writeVersions(ents)
+}
 
 // MetaWrite is one atomic change to the store's bookkeeping: named meta
 // records (catalog, watermarks, offsets) and rejected records. It commits as
@@ -127,6 +242,14 @@ func (s *Store) CommitMeta(m MetaWrite, firstReject uint64) error {
 	for i, r := range m.Rejects {
 		if err := txn.Set(rejectKey(firstReject+uint64(i)), r); err != nil {
 			return fmt.Errorf("mvcc: reject: %w", err)
+		}
+	}
+	if _, ok := m.Puts[intentName]; !ok {
+		// Without a batch of its own, a meta commit retires the last
+		// batch's intent: its versions were written before the writer
+		// moved on.
+		if err := txn.Set(metaKey(intentName), nil); err != nil {
+			return fmt.Errorf("mvcc: meta: %w", err)
 		}
 	}
 	s.metaSeq++
