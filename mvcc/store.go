@@ -245,7 +245,8 @@ func (s *Store) History(t *catalog.Table, prefix []types.Value, from, to int64, 
 	var lastKey []byte
 	var newer int64 // ts of the next newer version of the current key, or None
 	const none = math.MinInt64
-	for it.Seek(p); it.Valid(); it.Next() {
+	it.Seek(p)
+	for it.Valid() {
 		item := it.Item()
 		k := item.Key()
 		if lastKey == nil || string(k) != string(lastKey) {
@@ -255,11 +256,17 @@ func (s *Store) History(t *catalog.Table, prefix []types.Value, from, to int64, 
 		ts := TS(item.Version())
 		validTo := newer
 		newer = ts
-		if item.IsDeletedOrExpired() {
+		if validTo != none && validTo <= from {
+			// This version, and every older one of the key, ended before
+			// the range began: jump to the next key. No key of a table is
+			// a prefix of another (fixed-width or terminated columns), so
+			// key+0x00 sorts after every version of key.
+			it.Seek(append(append([]byte(nil), lastKey...), 0))
 			continue
 		}
-		if validTo != none && validTo <= from {
-			continue // ended before the range began
+		if item.IsDeletedOrExpired() {
+			it.Next()
+			continue
 		}
 		var row []types.Value
 		if err := item.Value(func(b []byte) error {
@@ -272,6 +279,7 @@ func (s *Store) History(t *catalog.Table, prefix []types.Value, from, to int64, 
 		if err := fn(RowVersion{Row: row, ValidFrom: ts, ValidTo: validTo}); err != nil {
 			return err
 		}
+		it.Next()
 	}
 	return nil
 }
