@@ -411,3 +411,5 @@ func TestPoisonMessage(t *testing.T) {
 		}
 	}
 }
+
+var queryOpts = query.Options{}
