@@ -60,6 +60,8 @@ func Open(dir string, o Options) (*Store, error) {
 		WithMetricsEnabled(false)
 	if o.InMemory {
 		opts = opts.WithInMemory(true).WithDir("").WithValueDir("")
+	} else if err := removeEmptyLogs(dir); err != nil {
+		return nil, fmt.Errorf("mvcc: open %s: remove empty log files left by a crash: %w", dir, err)
 	}
 	db, err := badger.OpenManaged(opts)
 	if err != nil {
