@@ -21,7 +21,9 @@ func TestRuntimeSourcesAndPartitions(t *testing.T) {
 	defer e.Close()
 	execScript(t, e, `CREATE SOURCE pricing; CREATE TABLE prices (product_id VARCHAR PRIMARY KEY, price DOUBLE, currency VARCHAR) SOURCE pricing;`)
 	r := startDaemon(t, e, c.ListenAddrs(), 16)
-	wm := func(src string, ts int64) []byte { return []byte(fmt.Sprintf(`{"source":%q,"op":"watermark","ts":%d}`, src, ts)) }
+	wm := func(src string, ts int64) []byte {
+		return []byte(fmt.Sprintf(`{"source":%q,"op":"watermark","ts":%d}`, src, ts))
+	}
 	ends := map[string]int64{}
 	produce(t, cl, []msg{{"pricing", -1, wm("pricing", t0+100)}}, ends)
 	waitFor(t, "pricing", 20*time.Second, func() bool { return caughtUp(e, ends) })
