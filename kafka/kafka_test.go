@@ -12,6 +12,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"ttq/engine"
 	"ttq/ingest"
@@ -215,12 +216,16 @@ func (r *running) stop(t *testing.T) {
 	}
 }
 
-func startDaemon(t *testing.T, e *engine.Engine, addrs []string, batch int) *running {
+func startDaemon(t *testing.T, e *engine.Engine, addrs []string, batch int, opts ...func(*kafka.Config)) *running {
 	t.Helper()
-	d, err := kafka.New(e, kafka.Config{
+	cfg := kafka.Config{
 		Brokers: addrs, BatchSize: batch, BatchWait: 5 * time.Millisecond,
 		MetadataInterval: 150 * time.Millisecond, BackoffMin: 20 * time.Millisecond, BackoffMax: 300 * time.Millisecond,
-	})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	d, err := kafka.New(e, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -392,8 +397,18 @@ func TestPoisonMessage(t *testing.T) {
 	e := openEngine(t, "")
 	defer e.Close()
 	execScript(t, e, ddl)
-	startDaemon(t, e, c.ListenAddrs(), 100)
+	startDaemon(t, e, c.ListenAddrs(), 100, func(c *kafka.Config) { c.Group = "ttq-lag" })
 	waitFor(t, "catch-up", 20*time.Second, func() bool { return caughtUp(e, ends) })
+	// the applied offsets reach the consumer group, for lag tools
+	waitFor(t, "the group commit", 20*time.Second, func() bool {
+		req := kmsg.NewPtrOffsetFetchRequest()
+		req.Group = "ttq-lag"
+		rt := kmsg.NewOffsetFetchRequestTopic()
+		rt.Topic, rt.Partitions = "pricing", []int32{0}
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(context.Background(), cl)
+		return err == nil && len(resp.Topics) == 1 && len(resp.Topics[0].Partitions) == 1 && resp.Topics[0].Partitions[0].Offset == 3
+	})
 	var rejects []ingest.Reject
 	if err := e.Rejects(func(_ uint64, r ingest.Reject) error { rejects = append(rejects, r); return nil }); err != nil {
 		t.Fatal(err)
