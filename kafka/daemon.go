@@ -263,7 +263,7 @@ func (s *session) apply(msgs []kafkago.Message) error {
 // repeats every MetadataInterval, sooner after a failure.
 func (s *session) discoverLoop() {
 	d := s.d
-	fails := 0
+	fails, first := 0, true
 	for {
 		wait := d.cfg.MetadataInterval
 		if err := s.discover(); err != nil {
@@ -277,6 +277,12 @@ func (s *session) discoverLoop() {
 			}
 			fails++
 		} else {
+			if first {
+				// a new session is running: an earlier failed commit is
+				// history until a commit fails again
+				d.clearApplyError()
+				first = false
+			}
 			fails = 0
 			d.setProbeError(nil)
 		}

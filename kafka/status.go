@@ -149,6 +149,12 @@ func (d *Daemon) setApplyError(err error) {
 	d.st.applyErr, d.st.applyErrAt = err.Error(), time.Now()
 }
 
+func (d *Daemon) clearApplyError() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.st.applyErr = ""
+}
+
 func (d *Daemon) setProbeError(err error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
