@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -31,12 +32,17 @@ import (
 //   - nothing was rejected.
 //
 // TTQ_CRASH_KILLS sets the number of kills (default 50), TTQ_CRASH_SEED the
-// random seed (default: the time, logged).
+// random seed (default: the time, logged), TTQ_CRASH_PAD bytes of padding
+// per row (default none; e.g. 4096 with 500 kills makes Badger flush
+// memtables and compact during the run).
 func TestCrashSafety(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the real binary for tens of seconds")
 	}
 	kills := envInt(t, "TTQ_CRASH_KILLS", 50)
+	if os.Getenv("TTQ_CRASH_PAD") != "" {
+		pad = strings.Repeat("x", envInt(t, "TTQ_CRASH_PAD", 1))
+	}
 	seed := uint64(time.Now().UnixNano())
 	if v := os.Getenv("TTQ_CRASH_SEED"); v != "" {
 		n, err := strconv.ParseUint(v, 10, 64)

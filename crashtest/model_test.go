@@ -61,10 +61,15 @@ type bBatch struct {
 	del    int64   // key deleted
 }
 
+// pad lengthens every val of ea (TTQ_CRASH_PAD bytes), so that long local
+// runs fill Badger's memtables and kills also land in flushes, compactions
+// and value-log writes.
+var pad string
+
 func (b aBatch) body() []byte {
 	var sb strings.Builder
 	for i := 0; i < aRows; i++ {
-		fmt.Fprintf(&sb, `{"source":"a","table":"ea","op":"upsert","ts":%d,"data":{"batch":%d,"i":%d,"val":"a%d-%d"}}`+"\n", b.ts, b.id, i, b.id, i)
+		fmt.Fprintf(&sb, `{"source":"a","table":"ea","op":"upsert","ts":%d,"data":{"batch":%d,"i":%d,"val":"a%d-%d%s"}}`+"\n", b.ts, b.id, i, b.id, i, pad)
 	}
 	if b.del >= 0 {
 		fmt.Fprintf(&sb, `{"source":"a","table":"ea","op":"delete","ts":%d,"key":{"batch":%d,"i":0}}`+"\n", b.ts, b.del)
