@@ -1,0 +1,223 @@
+package engine_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand"
+	"sort"
+	"strings"
+	"testing"
+
+	"ttq/engine"
+	"ttq/precompute"
+	"ttq/query"
+)
+
+const viewSchema = `CREATE SOURCE s1; CREATE SOURCE s2; CREATE SOURCE s3;
+CREATE TABLE a (k VARCHAR PRIMARY KEY, v BIGINT, j BIGINT) SOURCE s1;
+CREATE TABLE b (k BIGINT, j VARCHAR, x DOUBLE, PRIMARY KEY (k, j)) SOURCE s2;
+CREATE TABLE c (id BIGINT PRIMARY KEY, name VARCHAR) SOURCE s3;`
+
+// viewDefs are the views of the property test; %s is where AS OF goes to
+// run the defining query on the base tables.
+var viewDefs = map[string]string{
+	"vleft":   "SELECT a.k, a.v, c.name FROM a LEFT JOIN c ON c.id = a.j %s",
+	"vthree":  "SELECT a.k, b.j, b.x, c.name FROM a JOIN b ON b.k = a.j JOIN c ON c.id = b.k %s WHERE b.x > 10",
+	"vleft3":  "SELECT a.k, b.j, a.v + 1 AS v1, c.name FROM a LEFT JOIN b ON b.k = a.j LEFT JOIN c ON c.id = b.k %s",
+	"vgroup":  "SELECT a.j, COUNT(*) AS n, SUM(a.v) AS s, MIN(a.v) AS lo, MAX(a.v) AS hi FROM a %s GROUP BY a.j",
+	"vgjoin":  "SELECT c.name, COUNT(*) AS n, SUM(b.x) AS s, MIN(b.x) AS lo, MAX(b.x) AS hi, AVG(b.x) AS av FROM b JOIN c ON c.id = b.k %s GROUP BY c.name HAVING COUNT(*) > 1",
+	"vglobal": "SELECT COUNT(*) AS n, SUM(a.v) AS s, MAX(a.v) AS hi FROM a %s",
+}
+
+// genViewStream makes a random three-source stream with out-of-order
+// records, deletes, late records and watermarks that advance in jumps.
+func genViewStream(r *rand.Rand, n int) []string {
+	var lines []string
+	base := int64(1_800_000_000_000_000)
+	clock := map[string]int64{"s1": base, "s2": base, "s3": base}
+	srcs := []string{"s1", "s2", "s3"}
+	for i := 0; i < n; i++ {
+		src := srcs[r.Intn(3)]
+		if r.Intn(100) < 10 {
+			lines = append(lines, fmt.Sprintf(`{"source":%q,"op":"watermark","ts":%d}`, src, clock[src]-int64(r.Intn(2_000))))
+			continue
+		}
+		clock[src] += int64(r.Intn(1_500))
+		ts := clock[src] - int64(r.Intn(3_000))
+		del := r.Intn(5) == 0
+		var line string
+		switch src {
+		case "s1":
+			k := fmt.Sprintf("k%d", r.Intn(15))
+			if del {
+				line = fmt.Sprintf(`{"source":"s1","table":"a","op":"delete","ts":%d,"key":{"k":%q}}`, ts, k)
+			} else if r.Intn(6) == 0 {
+				line = fmt.Sprintf(`{"source":"s1","table":"a","op":"upsert","ts":%d,"data":{"k":%q,"v":%d}}`, ts, k, r.Intn(100))
+			} else {
+				line = fmt.Sprintf(`{"source":"s1","table":"a","op":"upsert","ts":%d,"data":{"k":%q,"v":%d,"j":%d}}`, ts, k, r.Intn(100)-20, r.Intn(6))
+			}
+		case "s2":
+			k, j := r.Intn(6), []string{"x", "y", "z"}[r.Intn(3)]
+			if del {
+				line = fmt.Sprintf(`{"source":"s2","table":"b","op":"delete","ts":%d,"key":{"k":%d,"j":%q}}`, ts, k, j)
+			} else {
+				line = fmt.Sprintf(`{"source":"s2","table":"b","op":"upsert","ts":%d,"data":{"k":%d,"j":%q,"x":%g}}`, ts, k, j, float64(r.Intn(200))/4)
+			}
+		default:
+			id := r.Intn(6)
+			if del {
+				line = fmt.Sprintf(`{"source":"s3","table":"c","op":"delete","ts":%d,"key":{"id":%d}}`, ts, id)
+			} else {
+				line = fmt.Sprintf(`{"source":"s3","table":"c","op":"upsert","ts":%d,"data":{"id":%d,"name":%q}}`, ts, id, []string{"red", "green", "blue"}[r.Intn(3)])
+			}
+		}
+		lines = append(lines, line)
+	}
+	for _, s := range srcs {
+		lines = append(lines, fmt.Sprintf(`{"source":%q,"op":"watermark","ts":%d}`, s, clock[s]+10_000))
+	}
+	return lines
+}
+
+func csvRows(t *testing.T, e *engine.Engine, sql string) ([]string, error) {
+	t.Helper()
+	r, err := e.Exec(context.Background(), sql, query.Options{})
+	if err != nil {
+		return nil, err
+	}
+	defer r.Release()
+	var b bytes.Buffer
+	if err := query.WriteCSV(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimRight(b.String(), "\n"), "\n")[1:]
+	sort.Strings(lines)
+	return lines, nil
+}
+
+const testEpoch = 2_000
+
+// compared counts view/boundary comparisons (nonEmpty: with rows).
+var compared, nonEmpty int
+
+// checkViews compares every view with its defining query at every
+// boundary in (from, G]; it returns the last boundary checked.
+func checkViews(t *testing.T, e *engine.Engine, label string, from int64) int64 {
+	t.Helper()
+	g := e.Watermark()
+	if g < 0 {
+		return from
+	}
+	last := precompute.Floor(g, testEpoch)
+	for name, def := range viewDefs {
+		v, err := e.Catalog().View(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := from + testEpoch
+		if start < v.Created {
+			start = v.Created
+		}
+		for b := start; b <= last; b += testEpoch {
+			got, err := csvRows(t, e, fmt.Sprintf("SELECT * FROM %s AS OF %d", name, b))
+			if err != nil {
+				t.Fatalf("%s: %s AS OF %d: %v", label, name, b, err)
+			}
+			want, err := csvRows(t, e, fmt.Sprintf(def, fmt.Sprintf("AS OF %d", b)))
+			if err != nil {
+				t.Fatalf("%s: defining query of %s AS OF %d: %v", label, name, b, err)
+			}
+			if strings.Join(got, "\n") != strings.Join(want, "\n") {
+				t.Fatalf("%s: view %s AS OF %d:\ngot  %v\nwant %v", label, name, b, got, want)
+			}
+			compared++
+			if len(want) > 0 {
+				nonEmpty++
+			}
+		}
+	}
+	return last
+}
+
+func createViews(t *testing.T, e *engine.Engine) {
+	t.Helper()
+	for name, def := range viewDefs {
+		if _, err := e.Exec(context.Background(), fmt.Sprintf("CREATE VIEW %s AS %s", name, fmt.Sprintf(def, "")), query.Options{}); err != nil {
+			t.Fatalf("create %s: %v", name, err)
+		}
+	}
+}
+
+// TestViewsMatchDefiningQuery is the view invariant under random streams:
+// after each load, at every sealed boundary, the view equals its query on
+// the base tables AS OF that boundary, also across restarts and for views
+// created over existing data.
+func TestViewsMatchDefiningQuery(t *testing.T) {
+	seeds := int64(4)
+	if testing.Short() {
+		seeds = 2
+	}
+	for seed := int64(1); seed <= seeds; seed++ {
+		for _, variant := range []string{"fresh", "reopen", "late-create"} {
+			r := rand.New(rand.NewSource(seed))
+			lines := genViewStream(r, 500)
+			dir := t.TempDir()
+			opts := engine.Options{BatchSize: 1 + r.Intn(40), EpochLength: testEpoch}
+			e, err := engine.Open(dir, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := e.ExecScript(context.Background(), viewSchema, query.Options{}, func(string, *query.Result) error { return nil }); err != nil {
+				t.Fatal(err)
+			}
+			label := fmt.Sprintf("seed %d %s", seed, variant)
+			if variant != "late-create" {
+				createViews(t, e)
+			}
+			checked := int64(1_800_000_000_000_000 - 10*testEpoch)
+			for i := 0; i < len(lines); {
+				n := 1 + r.Intn(60)
+				if i+n > len(lines) {
+					n = len(lines) - i
+				}
+				loadInto(t, e, lines[i:i+n])
+				i += n
+				if variant == "late-create" && i > len(lines)/3 && e.Catalog().Views["vleft"] == nil {
+					createViews(t, e)
+				}
+				if variant == "reopen" && r.Intn(3) == 0 {
+					e.Close()
+					if e, err = engine.Open(dir, opts); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if e.Catalog().Views["vleft"] != nil {
+					checked = checkViews(t, e, label, checked)
+				}
+			}
+			e.Close()
+		}
+	}
+	t.Logf("compared %d view epochs with their defining queries (%d non-empty)", compared, nonEmpty)
+}
+
+func TestViewBeforeCreated(t *testing.T) {
+	e, err := engine.Open(t.TempDir(), engine.Options{InMemory: true, EpochLength: testEpoch})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if err := e.ExecScript(context.Background(), viewSchema, query.Options{}, func(string, *query.Result) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	loadInto(t, e, []string{`{"source":"s1","op":"watermark","ts":10000}`, `{"source":"s2","op":"watermark","ts":10000}`, `{"source":"s3","op":"watermark","ts":10500}`})
+	createViews(t, e)
+	if _, err := csvRows(t, e, "SELECT * FROM vleft AS OF 9999"); !errors.Is(err, precompute.ErrBeforeView) {
+		t.Fatalf("AS OF before the view: %v", err)
+	}
+	if _, err := csvRows(t, e, "SELECT * FROM vleft AS OF 10000"); err != nil {
+		t.Fatal(err)
+	}
+}
