@@ -2,6 +2,8 @@ package command
 
 import (
 	"context"
+	"crypto/subtle"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,8 +25,11 @@ func serveCommand() *cli.Command {
 		Flags: []cli.Flag{
 			dataFlag(),
 			&cli.StringFlag{Name: "listen", Usage: "address to listen on (port 0 picks a free port)", Value: "127.0.0.1:7070", Sources: cli.EnvVars("TTQ_LISTEN")},
-			&cli.StringFlag{Name: "auth-token", Usage: "require Authorization: Bearer TOKEN on every /v1 route", Sources: cli.EnvVars("TTQ_AUTH_TOKEN")},
+			&cli.StringFlag{Name: "auth-token", Usage: "the admin token: require Authorization: Bearer TOKEN on every /v1 route (prefer the environment variable: arguments are visible to other users)", Sources: cli.EnvVars("TTQ_AUTH_TOKEN")},
+			&cli.StringFlag{Name: "read-token", Usage: "a second token that may only read: SELECT, SHOW, DESCRIBE, EXPLAIN, watermarks (needs --auth-token)", Sources: cli.EnvVars("TTQ_READ_TOKEN")},
 			&cli.BoolFlag{Name: "insecure-listen-any", Usage: "allow a non-loopback --listen without --auth-token"},
+			&cli.StringFlag{Name: "tls-cert", Usage: "serve HTTPS with this PEM certificate (chain) file; needs --tls-key", Sources: cli.EnvVars("TTQ_TLS_CERT")},
+			&cli.StringFlag{Name: "tls-key", Usage: "the PEM private key of --tls-cert", Sources: cli.EnvVars("TTQ_TLS_KEY")},
 			&cli.StringFlag{Name: "max-body", Usage: "largest POST /v1/ingest body (bytes, or with KiB/MiB/GiB)", Value: "64MiB"},
 			&cli.StringFlag{Name: "max-sql-body", Usage: "largest POST /v1/sql body", Value: "1MiB"},
 			&cli.DurationFlag{Name: "query-timeout", Usage: "longest a statement may run", Value: server.DefaultQueryTimeout},
@@ -40,6 +45,7 @@ func serveCommand() *cli.Command {
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			cfg := server.Config{
 				AuthToken:            cmd.String("auth-token"),
+				ReadToken:            cmd.String("read-token"),
 				QueryTimeout:         cmd.Duration("query-timeout"),
 				MaxWait:              cmd.Duration("max-wait"),
 				MaxResultRows:        cmd.Int64("max-rows"),
@@ -56,6 +62,12 @@ func serveCommand() *cli.Command {
 				if *f.dst, err = parseSize(cmd.String(f.flag)); err != nil {
 					return fmt.Errorf("--%s: %w", f.flag, err)
 				}
+			}
+			if err := checkTokens(cfg.AuthToken, cfg.ReadToken); err != nil {
+				return err
+			}
+			if cfg.TLS, err = loadTLS(cmd.String("tls-cert"), cmd.String("tls-key")); err != nil {
+				return err
 			}
 			listen := cmd.String("listen")
 			if err := checkListen(listen, cfg.AuthToken != "", cmd.Bool("insecure-listen-any")); err != nil {
@@ -76,7 +88,13 @@ func serveCommand() *cli.Command {
 				return fmt.Errorf("listen on %s: %w", listen, err)
 			}
 			s := server.New(e, cfg)
-			fmt.Fprintf(cmd.Root().ErrWriter, "ttq serving on http://%s (data %s)\n", ln.Addr(), dir)
+			scheme := "http"
+			if cfg.TLS != nil {
+				scheme = "https"
+			} else if host, _, _ := net.SplitHostPort(listen); !isLoopback(host) {
+				cfg.Logger.Warn("serving plain HTTP beyond loopback: tokens and data cross the network unencrypted; use --tls-cert and --tls-key", "listen", listen)
+			}
+			fmt.Fprintf(cmd.Root().ErrWriter, "ttq serving on %s://%s (data %s)\n", scheme, ln.Addr(), dir)
 			serr := s.Serve(ctx, ln)
 			cerr := e.Close()
 			if serr != nil || cerr != nil {
@@ -99,6 +117,39 @@ func checkListen(addr string, hasToken, insecure bool) error {
 		return nil
 	}
 	return fmt.Errorf("--listen %s is reachable from other machines: set --auth-token (or TTQ_AUTH_TOKEN), or pass --insecure-listen-any", addr)
+}
+
+// checkTokens refuses a read token without an admin token, and a read
+// token equal to the admin token. Error messages never include a token.
+func checkTokens(admin, read string) error {
+	if strings.TrimSpace(admin) != admin || strings.TrimSpace(read) != read {
+		return errors.New("--auth-token / --read-token: a token may not start or end with spaces")
+	}
+	if read == "" {
+		return nil
+	}
+	if admin == "" {
+		return errors.New("--read-token needs --auth-token (TTQ_AUTH_TOKEN): without an admin token anyone could write")
+	}
+	if subtle.ConstantTimeCompare([]byte(admin), []byte(read)) == 1 {
+		return errors.New("--read-token is the same as --auth-token: give the read-only token its own value")
+	}
+	return nil
+}
+
+// loadTLS reads the certificate and key; both or neither must be given.
+func loadTLS(certFile, keyFile string) (*tls.Config, error) {
+	if certFile == "" && keyFile == "" {
+		return nil, nil
+	}
+	if certFile == "" || keyFile == "" {
+		return nil, errors.New("--tls-cert and --tls-key go together: give both PEM files, or neither for plain HTTP")
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("--tls-cert %s / --tls-key %s: %w", certFile, keyFile, err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }
 
 func isLoopback(host string) bool {

@@ -5,7 +5,7 @@ package server
 import (
 	"context"
 	"crypto/rand"
-	"crypto/subtle"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -26,8 +26,16 @@ import (
 // Config bounds what one request may cost. Zero values take the defaults.
 type Config struct {
 	// AuthToken, when set, is required as "Authorization: Bearer <token>"
-	// on every /v1 route.
+	// on every /v1 route: the admin token, which may do everything.
 	AuthToken string
+	// ReadToken, when set, is a second token that may only read: SELECT,
+	// SHOW, DESCRIBE and EXPLAIN through /v1/sql, and /v1/watermarks. DDL
+	// and /v1/ingest answer it 403. It needs AuthToken (New panics
+	// without it: a server whose writes need no token would be
+	// pointless to protect with one for reads).
+	ReadToken string
+	// TLS, when set, makes Serve speak HTTPS (HTTP/2 included) with it.
+	TLS *tls.Config
 	// MaxIngestBytes bounds the body of POST /v1/ingest (default 64 MiB).
 	MaxIngestBytes int64
 	// MaxSQLBytes bounds the body of POST /v1/sql (default 1 MiB).
@@ -117,6 +125,7 @@ type Server struct {
 	log     *slog.Logger
 	metrics *metrics
 	handler http.Handler
+	tokens  tokens
 
 	slots chan struct{} // one token per running statement
 
@@ -145,7 +154,11 @@ type Server struct {
 // right away; Serve adds the listener and lifecycle.
 func New(e *engine.Engine, cfg Config) *Server {
 	cfg = cfg.withDefaults()
+	if cfg.ReadToken != "" && cfg.AuthToken == "" {
+		panic("server: a ReadToken needs an AuthToken")
+	}
 	s := &Server{
+		tokens:   newTokens(cfg.AuthToken, cfg.ReadToken),
 		e:        e,
 		cfg:      cfg,
 		log:      cfg.Logger,
@@ -185,6 +198,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		MaxHeaderBytes:    64 << 10,
 		BaseContext:       func(net.Listener) context.Context { return s.base },
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		TLSConfig:         s.cfg.TLS,
 	}
 	s.mu.Lock()
 	select {
@@ -208,7 +222,12 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			done <- nil
 		}
 	}()
-	err := srv.Serve(ln)
+	var err error
+	if s.cfg.TLS != nil {
+		err = srv.ServeTLS(ln, "", "")
+	} else {
+		err = srv.Serve(ln)
+	}
 	if !errors.Is(err, http.ErrServerClosed) {
 		s.Shutdown(context.Background())
 		<-done
@@ -248,17 +267,18 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return nil
 }
 
-// route is one path's handlers by method.
+// route is one path's handlers by method, and the role it needs.
 type route struct {
 	methods map[string]http.HandlerFunc
-	auth    bool
+	need    role // roleNone: open to all
 }
 
 func (s *Server) routes() http.Handler {
 	table := map[string]*route{
-		"/v1/sql":        {methods: map[string]http.HandlerFunc{http.MethodPost: s.handleSQL}, auth: true},
-		"/v1/ingest":     {methods: map[string]http.HandlerFunc{http.MethodPost: s.handleIngest}, auth: true},
-		"/v1/watermarks": {methods: map[string]http.HandlerFunc{http.MethodGet: s.handleWatermarks}, auth: true},
+		// /v1/sql refuses statements that write to a read-only token itself.
+		"/v1/sql":        {methods: map[string]http.HandlerFunc{http.MethodPost: s.handleSQL}, need: roleRead},
+		"/v1/ingest":     {methods: map[string]http.HandlerFunc{http.MethodPost: s.handleIngest}, need: roleAdmin},
+		"/v1/watermarks": {methods: map[string]http.HandlerFunc{http.MethodGet: s.handleWatermarks}, need: roleRead},
 		"/healthz":       {methods: map[string]http.HandlerFunc{http.MethodGet: s.handleHealthz}},
 		"/readyz":        {methods: map[string]http.HandlerFunc{http.MethodGet: s.handleReadyz}},
 		"/metrics":       {methods: map[string]http.HandlerFunc{http.MethodGet: s.metrics.handler().ServeHTTP}},
@@ -270,14 +290,18 @@ func (s *Server) routes() http.Handler {
 		defer s.recoverPanic(w, r)
 		rt, ok := table[r.URL.Path]
 		if !ok {
-			if strings.HasPrefix(r.URL.Path, "/v1/") && !s.authorized(w, r) {
-				return
+			if strings.HasPrefix(r.URL.Path, "/v1/") {
+				if _, ok := s.authenticate(w, r, roleRead); !ok {
+					return
+				}
 			}
 			writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no route %s (routes: POST /v1/sql, POST /v1/ingest, GET /v1/watermarks, GET /healthz, GET /readyz, GET /metrics)", r.URL.Path))
 			return
 		}
-		if rt.auth && !s.authorized(w, r) {
-			return
+		if rt.need != roleNone {
+			if r, ok = s.authenticate(w, r, rt.need); !ok {
+				return
+			}
 		}
 		h, ok := rt.methods[r.Method]
 		if !ok && r.Method == http.MethodHead {
@@ -319,25 +343,6 @@ func (s *Server) recoverPanic(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Error("panic serving request", "request_id", requestIDOf(r), "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 	writeError(w, http.StatusInternalServerError, "internal", "internal error (request "+requestIDOf(r)+"); the server log has the details")
-}
-
-// authorized checks the bearer token; on failure it writes 401 or 403.
-func (s *Server) authorized(w http.ResponseWriter, r *http.Request) bool {
-	if s.cfg.AuthToken == "" {
-		return true
-	}
-	h := r.Header.Get("Authorization")
-	scheme, token, ok := strings.Cut(h, " ")
-	if h == "" || !ok || !strings.EqualFold(scheme, "Bearer") {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="ttq"`)
-		writeError(w, http.StatusUnauthorized, "unauthorized", "this server needs a token: send Authorization: Bearer <token>")
-		return false
-	}
-	if subtle.ConstantTimeCompare([]byte(strings.TrimSpace(token)), []byte(s.cfg.AuthToken)) != 1 {
-		writeError(w, http.StatusForbidden, "forbidden", "the bearer token is not valid for this server")
-		return false
-	}
-	return true
 }
 
 func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {

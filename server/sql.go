@@ -61,6 +61,11 @@ func (s *Server) handleSQL(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "one_statement", fmt.Sprintf("got %d statements: send one statement per request", len(stmts)))
 		return
 	}
+	if roleOf(r) < roleAdmin && !readOnly(stmts[0]) {
+		s.log.Warn("read-only token refused", "request_id", requestIDOf(r), "remote", r.RemoteAddr, "kind", statementKind(stmts[0]))
+		writeError(w, http.StatusForbidden, "forbidden", "this token may only read: run SELECT, SHOW, DESCRIBE or EXPLAIN, or use the admin token for DDL")
+		return
+	}
 	timeout, wait, ok := s.limits(w, req)
 	if !ok {
 		return
