@@ -428,6 +428,9 @@ func (s *session) stopUndeclared(topicSources map[string][]string) {
 	}
 }
 
+// readerCloseTimeout bounds how long a stopping reader may take to close.
+const readerCloseTimeout = 5 * time.Second
+
 // read fetches one partition from start and hands its messages to the
 // applier in offset order. The kafka-go reader reconnects by itself; its
 // errors are recorded in the partition's status.
@@ -449,7 +452,21 @@ func (s *session) read(ctx context.Context, topic string, partition int, start i
 			d.setPartitionError(stream, fmt.Sprintf(format, args...))
 		}),
 	})
-	defer r.Close()
+	defer func() {
+		// kafka-go's Reader.Close waits for its fetch goroutine, which can
+		// sit in a read from a broker that went away; never let that hold
+		// up a session's shutdown.
+		closed := make(chan struct{})
+		go func() {
+			r.Close()
+			close(closed)
+		}()
+		select {
+		case <-closed:
+		case <-time.After(readerCloseTimeout):
+			d.log.Warn("kafka reader did not close in time; abandoning it", "stream", stream)
+		}
+	}()
 	if err := r.SetOffset(start); err != nil {
 		d.setPartitionError(stream, err.Error())
 		return

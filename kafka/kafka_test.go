@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math/rand"
+	"os"
+	"runtime/pprof"
 	"strings"
 	"testing"
 	"time"
@@ -237,7 +239,12 @@ func startDaemon(t *testing.T, e *engine.Engine, addrs []string, batch int, opts
 	}()
 	t.Cleanup(func() {
 		cancel()
-		<-r.done
+		select {
+		case <-r.done:
+		case <-time.After(30 * time.Second):
+			pprof.Lookup("goroutine").WriteTo(os.Stderr, 1)
+			t.Errorf("the daemon did not stop within 30s of its context ending (goroutines above)")
+		}
 	})
 	return r
 }

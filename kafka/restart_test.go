@@ -110,7 +110,11 @@ func TestRestartExactlyOnce(t *testing.T) {
 					t.Fatal(err)
 				}
 				r.cancel()
-				<-r.done
+				select {
+				case <-r.done:
+				case <-time.After(30 * time.Second):
+					t.Fatal("daemon did not stop after the engine closed")
+				}
 				if r.err != nil && !errors.Is(r.err, engine.ErrClosed) {
 					t.Fatalf("Run after close: %v", r.err)
 				}
