@@ -20,6 +20,11 @@ type Maintainer struct {
 	Cat   *catalog.Catalog
 	View  *catalog.View
 	Def   *Def
+	// Full turns incremental maintenance off: every epoch with changes
+	// recomputes the whole view (tests compare the two).
+	Full bool
+
+	inc *incremental
 }
 
 // NewMaintainer analyses v's query against cat.
@@ -99,19 +104,34 @@ func (m *Maintainer) Step(ctx context.Context, prev int64, ep *Epoch) (Stat, err
 	for _, ks := range ep.Keys {
 		st.BaseRows += len(ks.keys)
 	}
-	st.Full = true
-	now, err := m.compute(ctx, ep.B, nil)
+	var err error
+	if m.Full || !m.canIncrement() {
+		err = m.stepFull(ctx, prev, ep.B, &st)
+	} else {
+		err = m.stepIncremental(ctx, prev, ep, &st)
+	}
 	if err != nil {
-		return st, err
+		m.inc = nil // rebuilt from the stored state on the next epoch
+	}
+	st.Duration = time.Since(start)
+	return st, err
+}
+
+// stepFull recomputes the whole view at b and writes what differs from it
+// at prev.
+func (m *Maintainer) stepFull(ctx context.Context, prev, b int64, st *Stat) error {
+	st.Full = true
+	now, err := m.compute(ctx, b, nil)
+	if err != nil {
+		return err
 	}
 	old, err := m.scanView(prev, nil)
 	if err != nil {
-		return st, err
+		return err
 	}
 	st.Recomputed = len(now)
-	st.Changed, err = m.write(ep.B, now, old, nil)
-	st.Duration = time.Since(start)
-	return st, err
+	st.Changed, err = m.write(b, now, old, nil)
+	return err
 }
 
 // scanView reads the stored view rows AS OF b whose key starts with one of
