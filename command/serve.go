@@ -15,6 +15,7 @@ import (
 	"github.com/urfave/cli/v3"
 
 	"ttq/engine"
+	"ttq/kafka"
 	"ttq/server"
 )
 
@@ -38,6 +39,8 @@ func serveCommand() *cli.Command {
 			&cli.StringFlag{Name: "max-result-bytes", Usage: "largest encoded result", Value: "256MiB"},
 			&cli.IntFlag{Name: "max-concurrent-queries", Usage: "statements running at once; more wait --queue-timeout, then get 429 (default 2*GOMAXPROCS)"},
 			&cli.DurationFlag{Name: "queue-timeout", Usage: "how long a statement waits for a free slot", Value: server.DefaultQueueTimeout},
+			&cli.StringFlag{Name: "kafka-brokers", Usage: "host:port,... of Kafka brokers: consume every declared source's topic", Sources: cli.EnvVars("TTQ_KAFKA_BROKERS")},
+			&cli.StringFlag{Name: "kafka-group", Usage: "consumer group to commit offsets to, for lag tools (the store keeps the offsets that count)"},
 			&cli.StringFlag{Name: "retention", Usage: "timeline kept queryable behind the global watermark, e.g. 24h (default: everything)"},
 			&cli.StringFlag{Name: "epoch", Usage: "default epoch length of views on the timeline", Value: "1s"},
 			&cli.DurationFlag{Name: "shutdown-timeout", Usage: "how long in-flight requests may finish after SIGTERM/SIGINT", Value: 20 * time.Second},
@@ -87,7 +90,31 @@ func serveCommand() *cli.Command {
 				e.Close()
 				return fmt.Errorf("listen on %s: %w", listen, err)
 			}
+			var kd *kafka.Daemon
+			if brokers := cmd.String("kafka-brokers"); brokers != "" {
+				kd, err = kafka.New(e, kafka.Config{Brokers: strings.Split(brokers, ","), Group: cmd.String("kafka-group"), Logger: cfg.Logger})
+				if err != nil {
+					ln.Close()
+					e.Close()
+					return err
+				}
+				cfg.Components = append(cfg.Components, kd)
+				e.RegisterSystemTable("ttq_kafka", kd.SystemTable)
+			}
 			s := server.New(e, cfg)
+			kdone := make(chan struct{})
+			kctx, kcancel := context.WithCancel(ctx)
+			defer kcancel()
+			if kd != nil {
+				go func() {
+					defer close(kdone)
+					if err := kd.Run(kctx); err != nil {
+						cfg.Logger.Error("kafka ingestion stopped", "err", err)
+					}
+				}()
+			} else {
+				close(kdone)
+			}
 			scheme := "http"
 			if cfg.TLS != nil {
 				scheme = "https"
@@ -96,6 +123,8 @@ func serveCommand() *cli.Command {
 			}
 			fmt.Fprintf(cmd.Root().ErrWriter, "ttq serving on %s://%s (data %s)\n", scheme, ln.Addr(), dir)
 			serr := s.Serve(ctx, ln)
+			kcancel() // the daemon stops before the store closes under it
+			<-kdone
 			cerr := e.Close()
 			if serr != nil || cerr != nil {
 				return errors.Join(serr, cerr)

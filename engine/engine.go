@@ -101,7 +101,8 @@ type Engine struct {
 
 	pub atomic.Pointer[view]
 
-	pins     pins       // readers' oldest instants, which retention must keep
+	pins     pins // readers' oldest instants, which retention must keep
+	extra    extraTables
 	sealMu   sync.Mutex // guards sealCh
 	sealCh   chan struct{}
 	closed   atomic.Bool

@@ -405,6 +405,10 @@ func (e *Engine) systemTable(v *view, name string) ([]catalog.Column, [][]types.
 		}
 		return cols, e.epochRows(), true, nil
 	}
+	if fn, ok := e.extraTable(name); ok {
+		cols, rows := fn()
+		return cols, rows, true, nil
+	}
 	return nil, nil, false, nil
 }
 

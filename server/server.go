@@ -7,8 +7,10 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"log/slog"
 	"net"
 	"net/http"
@@ -65,6 +67,22 @@ type Config struct {
 	// ShutdownTimeout is how long Serve lets in-flight requests finish
 	// once its context ends (default 20s).
 	ShutdownTimeout time.Duration
+	// Components are other parts of the process (the Kafka daemon) whose
+	// state /healthz reports and whose metrics /metrics exports.
+	Components []Component
+}
+
+// Component is a part of the process besides the HTTP server that reports
+// its health and metrics through it.
+type Component interface {
+	// Name keys the component in the /healthz body ("kafka").
+	Name() string
+	// Health returns a JSON-encodable state, and whether the component is
+	// working (false: /healthz still answers 200, since queries are served
+	// from sealed data, but its body says "degraded").
+	Health() (state any, ok bool)
+	// Collector exports the component's metrics; nil for none.
+	Collector() prometheus.Collector
 }
 
 // Defaults of Config.
@@ -169,6 +187,11 @@ func New(e *engine.Engine, cfg Config) *Server {
 	}
 	s.base, s.cancelBase = context.WithCancel(context.Background())
 	s.metrics = newMetrics(e, cfg.MaxConcurrentQueries)
+	for _, c := range cfg.Components {
+		if col := c.Collector(); col != nil {
+			s.metrics.reg.MustRegister(col)
+		}
+	}
 	s.handler = s.routes()
 	s.ready.Store(true)
 	return s
@@ -346,8 +369,23 @@ func (s *Server) recoverPanic(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Write([]byte("ok\n"))
+	if len(s.cfg.Components) == 0 {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write([]byte("ok\n"))
+		return
+	}
+	// Alive as long as it answers: a component in trouble degrades
+	// ingest, not the sealed answers the server keeps serving.
+	body := map[string]any{"status": "ok"}
+	for _, c := range s.cfg.Components {
+		state, ok := c.Health()
+		body[c.Name()] = state
+		if !ok {
+			body["status"] = "degraded"
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(body)
 }
 
 func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
