@@ -19,6 +19,10 @@ import (
 // the reader moves on to the next line.
 const MaxLine = 16 << 20
 
+// maxBatchBytes bounds the input bytes of one Load commit, so memory and
+// Badger transaction sizes stay bounded whatever the lines hold.
+const maxBatchBytes = 8 << 20
+
 // Record is one raw envelope and where it came from.
 type Record struct {
 	Line   []byte
@@ -203,9 +207,12 @@ func (e *Engine) Load(ctx context.Context, r io.Reader, name string) (Counts, er
 		batch = batch[:0]
 		return nil
 	}
+	size := 0
 	err := ReadLines(r, MaxLine, func(n int, line []byte, tooLarge bool) error {
 		batch = append(batch, Record{Line: append([]byte(nil), line...), Origin: name + ":" + strconv.Itoa(n), TooLarge: tooLarge})
-		if len(batch) >= e.opts.BatchSize {
+		size += len(line)
+		if len(batch) >= e.opts.BatchSize || size >= maxBatchBytes {
+			size = 0
 			return flush()
 		}
 		return nil

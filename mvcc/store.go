@@ -43,6 +43,8 @@ type Options struct {
 type Store struct {
 	db *badger.DB
 
+	intentChunk int // largest value of one intent chunk
+
 	mu        sync.Mutex // guards metaSeq and discard
 	metaSeq   uint64     // version of the last meta commit
 	discardTs int64      // timeline horizon handed to Badger; versions below may be merged
@@ -70,7 +72,10 @@ func Open(dir string, o Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("mvcc: open %s: %w", dir, err)
 	}
-	s := &Store{db: db}
+	s := &Store{db: db, intentChunk: 4 << 20}
+	if o.InMemory {
+		s.intentChunk = 512 << 10 // below Badger's in-memory value limit
+	}
 	if err := s.loadMetaSeq(); err != nil {
 		db.Close()
 		return nil, err

@@ -2,6 +2,7 @@ package mvcc
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 
 	"ttq/catalog"
@@ -162,7 +163,7 @@ func TestOpenFinishesACommittedBatch(t *testing.T) {
 	must(t, b.Delete(tb, []types.Value{types.String("P2")}, 100))
 	// The first step of Commit only, as if the process died before the
 	// versions were written.
-	must(t, st.CommitMeta(MetaWrite{Puts: map[string][]byte{intentName: encodeIntent(b.ents), "state": []byte("after")}}, 0))
+	must(t, st.CommitMeta(MetaWrite{Puts: map[string][]byte{intentName: {1}, intentChunkName(0): encodeIntent(b.ents), "state": []byte("after")}}, 0))
 	sn := st.At(200)
 	if _, _, ok, _ := sn.Get(tb, []types.Value{types.String("P1")}, nil); ok {
 		t.Fatal("versions visible before they were written")
@@ -193,5 +194,39 @@ func TestIntentRoundTrip(t *testing.T) {
 	}
 	if _, err := decodeIntent([]byte{5, 0}); err == nil {
 		t.Fatal("truncated intent decoded")
+	}
+}
+
+func TestLargeBatchCommitsInMemoryAndOnDisk(t *testing.T) {
+	for _, mem := range []bool{true, false} {
+		dir := ""
+		if !mem {
+			dir = t.TempDir()
+		}
+		st, err := Open(dir, Options{InMemory: mem})
+		must(t, err)
+		tb := testTable()
+		b := st.NewBatch()
+		for i := 0; i < 30000; i++ {
+			must(t, b.Put(tb, []types.Value{types.String(fmt.Sprintf("P%06d", i)), types.Float(1), types.String("a fairly long currency name")}, int64(100+i)))
+		}
+		must(t, st.Commit(b, MetaWrite{Puts: map[string][]byte{"state": []byte("x")}}, 0))
+		sn := st.At(1 << 40)
+		it := sn.Scan(tb, nil)
+		n := 0
+		for it.Next() {
+			n++
+		}
+		it.Close()
+		sn.Close()
+		if n != 30000 {
+			t.Fatalf("in memory %v: %d rows", mem, n)
+		}
+		if !mem {
+			must(t, st.Close())
+			st, err = Open(dir, Options{}) // replays the chunked intent
+			must(t, err)
+		}
+		st.Close()
 	}
 }

@@ -121,6 +121,8 @@ func (s *Store) writeVersions(ents []pending) error {
 // batch instead of leaving part of it.
 const intentName = "intent"
 
+func intentChunkName(i int) string { return fmt.Sprintf("intent.%d", i) }
+
 func encodeIntent(ents []pending) []byte {
 	n := 0
 	for _, e := range ents {
@@ -193,7 +195,18 @@ func (s *Store) Commit(b *Batch, m MetaWrite, firstReject uint64) error {
 	if m.Puts == nil {
 		m.Puts = map[string][]byte{}
 	}
-	m.Puts[intentName] = encodeIntent(b.ents)
+	// The intent is stored in chunks: Badger refuses one value above its
+	// value-log threshold in memory, and large values on disk belong in
+	// the value log anyway.
+	blob := encodeIntent(b.ents)
+	n := 0
+	for len(blob) > 0 || n == 0 {
+		c := min(len(blob), s.intentChunk)
+		m.Puts[intentChunkName(n)] = blob[:c]
+		blob = blob[c:]
+		n++
+	}
+	m.Puts[intentName] = binary.AppendUvarint(nil, uint64(n))
 	if err := s.CommitMeta(m, firstReject); err != nil {
 		return err
 	}
@@ -202,9 +215,24 @@ func (s *Store) Commit(b *Batch, m MetaWrite, firstReject uint64) error {
 
 // recoverIntent writes the versions of the last committed batch again.
 func (s *Store) recoverIntent() error {
-	b, ok, err := s.Meta(intentName)
-	if err != nil || !ok || len(b) == 0 {
+	head, ok, err := s.Meta(intentName)
+	if err != nil || !ok || len(head) == 0 {
 		return err
+	}
+	n, k := binary.Uvarint(head)
+	if k <= 0 {
+		return fmt.Errorf("%w: intent header", ErrBadRow)
+	}
+	var b []byte
+	for i := 0; i < int(n); i++ {
+		c, ok, err := s.Meta(intentChunkName(i))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("%w: intent chunk %d missing", ErrBadRow, i)
+		}
+		b = append(b, c...)
 	}
 	ents, err := decodeIntent(b)
 	if err != nil {
