@@ -194,7 +194,17 @@ func (e *Engine) drop(s *query.Drop) (*query.Result, error) {
 		return nil, err
 	}
 	if dropped != nil {
-		if err := e.store.DropTable(dropped.ID); err != nil {
+		// Badger's DropPrefix blocks every write while it runs: a batch
+		// committing meanwhile fails ("Writes are blocked"), possibly after
+		// its meta commit, between the two steps of the intent protocol.
+		// Run it under the writer lock, like every other write.
+		e.wmu.Lock()
+		err := ErrClosed
+		if !e.closed.Load() {
+			err = e.store.DropTable(dropped.ID)
+		}
+		e.wmu.Unlock()
+		if err != nil {
 			return nil, err
 		}
 	}
