@@ -8,6 +8,7 @@ import (
 	"io"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 
 	"ttq/catalog"
@@ -25,13 +26,22 @@ const maxBatchBytes = 8 << 20
 
 // Record is one raw envelope and where it came from.
 type Record struct {
-	Line   []byte
+	// Line is what is decoded: the ttq envelope.
+	Line []byte
+	// Raw is the message as received, stored verbatim on reject when set
+	// (Kafka: the Debezium event that Line was translated from); nil means
+	// Line is the message as received.
+	Raw    []byte
 	Origin string // "file:line", "topic/partition/offset", "http request N line M"
 	// Partition is the watermark partition ("" for files and HTTP;
 	// "topic/partition" for Kafka).
 	Partition string
 	// TooLarge marks a line cut at MaxLine; it is rejected.
 	TooLarge bool
+	// Source, when set, is the only source the record may name: an
+	// envelope naming another one is rejected (wrong_source). Kafka sets
+	// it to the source that reads the record's topic.
+	Source string
 }
 
 // Counts sums what an ingest did.
@@ -96,7 +106,11 @@ func (e *Engine) applyLocked(recs []Record, pos []Position) (Counts, []LineError
 		tr      = e.st.Tracker
 	)
 	rejectRec := func(i int, r *Record, re *ingest.RejectError) {
-		rj := ingest.Reject{Source: re.Source, Table: re.Table, Reason: re.Reason, Message: re.Message, Origin: r.Origin, Record: r.Line}
+		stored := r.Line
+		if r.Raw != nil {
+			stored = r.Raw
+		}
+		rj := ingest.Reject{Source: re.Source, Table: re.Table, Reason: re.Reason, Message: re.Message, Origin: r.Origin, Record: stored}
 		rejects = append(rejects, rj.Marshal())
 		m := e.st.Rejects[re.Source]
 		if m == nil {
@@ -115,6 +129,20 @@ func (e *Engine) applyLocked(recs []Record, pos []Position) (Counts, []LineError
 			continue
 		}
 		u, re := decoded[i].u, decoded[i].re
+		if r.Source != "" {
+			named, table := u.Source, ""
+			if re != nil {
+				named, table = re.Source, re.Table
+			} else if u.Table != nil {
+				table = u.Table.Name
+			}
+			if named != "" && named != r.Source {
+				// attributed to the source whose stream carried it
+				rejectRec(i, r, &ingest.RejectError{Reason: ingest.ReasonWrongSource, Source: r.Source, Table: table,
+					Message: fmt.Sprintf("record names source %q, but %s is read for source %q", named, streamTopic(r), r.Source)})
+				continue
+			}
+		}
 		if re != nil {
 			rejectRec(i, r, re)
 			continue
@@ -151,6 +179,15 @@ func (e *Engine) applyLocked(recs []Record, pos []Position) (Counts, []LineError
 		return Counts{}, nil, err
 	}
 	return counts, errs, nil
+}
+
+// streamTopic names where a record came from in a wrong_source message:
+// "topic T" for a Kafka partition, else its origin.
+func streamTopic(r *Record) string {
+	if i := strings.LastIndexByte(r.Partition, '/'); i > 0 {
+		return "topic " + strconv.Quote(r.Partition[:i])
+	}
+	return r.Origin
 }
 
 type decodedRecord struct {

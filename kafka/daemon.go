@@ -234,14 +234,19 @@ func (s *session) apply(msgs []kafkago.Message) error {
 			continue // a tombstone: nothing to apply, but its offset counts
 		}
 		origin := stream + "/" + strconv.FormatInt(m.Offset, 10)
-		line := m.Value
-		if f := formats[m.Topic]; f.format == catalog.FormatDebezium {
-			line = translateDebezium(cat, f.source, m.Key, m.Value)
-			if line == nil {
+		f := formats[m.Topic]
+		rec := engine.Record{Line: m.Value, Origin: origin, Partition: stream}
+		if !f.shared {
+			rec.Source = f.source
+		}
+		if f.format == catalog.FormatDebezium {
+			rec.Line = translateDebezium(cat, f.source, m.Key, m.Value)
+			if rec.Line == nil {
 				continue // a Debezium tombstone (null payload)
 			}
+			rec.Raw = m.Value // a reject stores the event as received
 		}
-		recs = append(recs, engine.Record{Line: line, Origin: origin, Partition: stream})
+		recs = append(recs, rec)
 	}
 	if len(order) == 0 {
 		return nil
@@ -499,15 +504,19 @@ func (s *session) read(ctx context.Context, topic string, partition int, start i
 type topicFormat struct {
 	source string // the source that reads the topic (the first by name)
 	format string
+	shared bool // several sources read the topic
 }
 
 func topicFormats(cat *catalog.Catalog) map[string]topicFormat {
 	out := map[string]topicFormat{}
 	for _, name := range cat.SourceNames() {
 		src := cat.Sources[name]
-		if _, ok := out[src.Topic]; !ok {
-			out[src.Topic] = topicFormat{source: name, format: src.Format}
+		if f, ok := out[src.Topic]; ok {
+			f.shared = true
+			out[src.Topic] = f
+			continue
 		}
+		out[src.Topic] = topicFormat{source: name, format: src.Format}
 	}
 	return out
 }
