@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
@@ -147,6 +148,7 @@ func (d *Daemon) session(ctx context.Context) error {
 		msgs:    make(chan kafkago.Message, d.cfg.BatchSize),
 		readers: map[string]context.CancelFunc{},
 		next:    d.e.Offsets(),
+		streams: map[topicPartition]string{},
 	}
 	defer func() {
 		cancel()
@@ -174,6 +176,25 @@ type session struct {
 	// next is owned by the applier: the offset it expects next per
 	// stream; anything below it was applied already and is dropped.
 	next map[string]int64
+	// streams caches the applier's stream names, so a message costs no
+	// allocation to name its partition.
+	streams map[topicPartition]string
+}
+
+type topicPartition struct {
+	topic     string
+	partition int
+}
+
+// stream returns the name of a partition, from the applier's cache.
+func (s *session) stream(topic string, partition int) string {
+	k := topicPartition{topic, partition}
+	if n, ok := s.streams[k]; ok {
+		return n
+	}
+	n := streamName(topic, partition)
+	s.streams[k] = n
+	return n
 }
 
 // applyLoop collects messages from every partition into batches and
@@ -190,6 +211,16 @@ func (s *session) applyLoop() error {
 			return s.ctx.Err()
 		case m := <-s.msgs:
 			batch = append(batch, m)
+		}
+		// take what is queued already without arming the timer per message
+	drain:
+		for len(batch) < cfg.BatchSize {
+			select {
+			case m := <-s.msgs:
+				batch = append(batch, m)
+			default:
+				break drain
+			}
 		}
 		timer.Reset(cfg.BatchWait)
 	fill:
@@ -217,11 +248,12 @@ func (s *session) apply(msgs []kafkago.Message) error {
 	cat := s.d.e.Catalog()
 	formats := topicFormats(cat)
 	recs := make([]engine.Record, 0, len(msgs))
+	var scratch []byte
 	var order []string
 	pos := map[string]int64{}
 	for i := range msgs {
 		m := &msgs[i]
-		stream := streamName(m.Topic, m.Partition)
+		stream := s.stream(m.Topic, m.Partition)
 		if n, ok := s.next[stream]; ok && m.Offset < n {
 			continue // read again after a reconnect: applied already
 		}
@@ -233,7 +265,9 @@ func (s *session) apply(msgs []kafkago.Message) error {
 		if m.Value == nil {
 			continue // a tombstone: nothing to apply, but its offset counts
 		}
-		origin := stream + "/" + strconv.FormatInt(m.Offset, 10)
+		scratch = append(append(append(scratch[:0], stream...), '/'), 0)
+		scratch = strconv.AppendInt(scratch[:len(scratch)-1], m.Offset, 10)
+		origin := string(scratch)
 		f := formats[m.Topic]
 		rec := engine.Record{Line: m.Value, Origin: origin, Partition: stream}
 		if !f.shared {
@@ -442,6 +476,7 @@ const readerCloseTimeout = 5 * time.Second
 func (s *session) read(ctx context.Context, topic string, partition int, start int64) {
 	d := s.d
 	stream := streamName(topic, partition)
+	var logged atomic.Bool // kafka-go logged an error since the last note
 	r := kafkago.NewReader(kafkago.ReaderConfig{
 		Brokers:        d.cfg.Brokers,
 		Topic:          topic,
@@ -455,6 +490,7 @@ func (s *session) read(ctx context.Context, topic string, partition int, start i
 		Dialer:         &kafkago.Dialer{Timeout: 5 * time.Second, DualStack: true, ClientID: "ttq"},
 		ErrorLogger: kafkago.LoggerFunc(func(format string, args ...any) {
 			d.setPartitionError(stream, fmt.Sprintf(format, args...))
+			logged.Store(true)
 		}),
 	})
 	defer func() {
@@ -476,7 +512,7 @@ func (s *session) read(ctx context.Context, topic string, partition int, start i
 		d.setPartitionError(stream, err.Error())
 		return
 	}
-	fails := 0
+	fails, lastHW := 0, int64(-1)
 	for {
 		m, err := r.FetchMessage(ctx)
 		if err != nil {
@@ -488,10 +524,16 @@ func (s *session) read(ctx context.Context, topic string, partition int, start i
 				return
 			}
 			fails++
+			logged.Store(true) // clear the error with the next message
 			continue
 		}
 		fails = 0
-		d.noteFetched(stream, m.HighWaterMark)
+		// take the status lock when the high watermark moved or an error
+		// is to be cleared, not once per message
+		if m.HighWaterMark != lastHW || logged.Swap(false) {
+			d.noteFetched(stream, m.HighWaterMark)
+			lastHW = m.HighWaterMark
+		}
 		select {
 		case s.msgs <- m:
 		case <-ctx.Done():
