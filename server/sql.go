@@ -132,7 +132,7 @@ func (s *Server) sqlFailure(w http.ResponseWriter, r *http.Request, err error, t
 		return http.StatusRequestEntityTooLarge, "result_too_large"
 	}
 	if errors.Is(err, query.ErrTooManyRows) {
-		msg := fmt.Sprintf("%v: the limit is %d rows (--max-rows); add a LIMIT or narrow the WHERE", err, s.cfg.MaxResultRows)
+		msg := fmt.Sprintf("%v (the server's --max-rows)", err)
 		writeError(w, http.StatusRequestEntityTooLarge, "result_too_large", msg)
 		return http.StatusRequestEntityTooLarge, "result_too_large"
 	}
