@@ -124,3 +124,17 @@ func (x *env) History(t *catalog.Table, prefix []types.Value, from, to int64, fn
 	}
 	return x.e.store.History(t, prefix, from, to, fn)
 }
+
+// Hold keeps every version needed to read AS OF ts or later from being
+// discarded by retention until release is called: a change-feed
+// subscriber or a long export is not cut off by the horizon moving under it.
+func (e *Engine) Hold(ts int64) (release func()) {
+	e.pins.mu.Lock()
+	if e.pins.n == nil {
+		e.pins.n = map[int64]int{}
+	}
+	e.pins.n[ts]++
+	e.pins.mu.Unlock()
+	var once sync.Once
+	return func() { once.Do(func() { e.unpin(ts) }) }
+}

@@ -81,6 +81,18 @@ func Changes(ctx context.Context, src FeedSource, view string, from, to int64, f
 		if sent >= to {
 			return nil
 		}
+		// A sealed end that is not a boundary: the last boundary at or
+		// before it is as far as the range can go.
+		if w, ok := src.(interface{ Watermark() int64 }); ok && to != Follow && w.Watermark() >= to && v.Epoch > 0 {
+			if end := Floor(to, v.Epoch); p >= end {
+				if sent < end {
+					if err := fn(Change{Kind: Progress, Epoch: end}); err != nil {
+						return err
+					}
+				}
+				return nil
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

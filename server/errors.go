@@ -8,6 +8,7 @@ import (
 
 	"ttq/catalog"
 	"ttq/engine"
+	"ttq/precompute"
 	"ttq/query"
 	"ttq/timeline"
 	"ttq/types"
@@ -68,6 +69,10 @@ var errorKinds = []errorKind{
 	{catalog.ErrExists, http.StatusConflict, "already_exists"},
 	{catalog.ErrInUse, http.StatusConflict, "in_use"},
 	{catalog.ErrInvalid, http.StatusBadRequest, "invalid_definition"},
+	{precompute.ErrBeforeView, http.StatusUnprocessableEntity, "before_view"},
+	{precompute.ErrUnsupportedView, http.StatusBadRequest, "unsupported_view"},
+	{precompute.ErrViewKey, http.StatusBadRequest, "view_key"},
+	{precompute.ErrNotMaintained, http.StatusServiceUnavailable, "view_not_maintained"},
 	{context.DeadlineExceeded, http.StatusGatewayTimeout, "query_timeout"},
 }
 

@@ -56,6 +56,23 @@ type Config struct {
 	MaxConcurrentQueries int
 	// QueueTimeout is how long a statement waits for a free slot (default 1s).
 	QueueTimeout time.Duration
+	// MaxConcurrentIngest is how many POST /v1/ingest requests are read and
+	// applied at once (default 4). More wait, without their bodies being
+	// read, up to IngestQueueTimeout for a slot, then get 429: producers are
+	// slowed down instead of the server's memory growing.
+	MaxConcurrentIngest int
+	// IngestQueueTimeout is how long an ingest request waits for a slot
+	// (default 10s).
+	IngestQueueTimeout time.Duration
+	// IngestReadTimeout bounds how long the body of an ingest request may
+	// stall (no bytes arrive) while it holds a slot (default 30s); then the
+	// request ends with 408 and what was read before is applied.
+	IngestReadTimeout time.Duration
+	// DiskFree reports the free bytes of the data directory's disk
+	// (DiskFreeOf); with MinFreeDisk > 0, ingest and DDL are refused with
+	// 507 while less than MinFreeDisk is free. Reads are never refused.
+	DiskFree    func() (int64, error)
+	MinFreeDisk int64
 	// ReadHeaderTimeout, ReadTimeout, WriteTimeout and IdleTimeout configure
 	// the http.Server made by Serve (defaults 10s, 0 = none, 0 = none, 2m).
 	ReadHeaderTimeout time.Duration
@@ -93,6 +110,10 @@ const (
 	DefaultMaxResultRows  = 1_000_000
 	DefaultMaxResultBytes = 256 << 20
 	DefaultQueueTimeout   = time.Second
+
+	DefaultMaxConcurrentIngest = 4
+	DefaultIngestQueueTimeout  = 10 * time.Second
+	DefaultIngestReadTimeout   = 30 * time.Second
 )
 
 func (c Config) withDefaults() Config {
@@ -120,6 +141,15 @@ func (c Config) withDefaults() Config {
 	if c.QueueTimeout <= 0 {
 		c.QueueTimeout = DefaultQueueTimeout
 	}
+	if c.MaxConcurrentIngest <= 0 {
+		c.MaxConcurrentIngest = DefaultMaxConcurrentIngest
+	}
+	if c.IngestQueueTimeout <= 0 {
+		c.IngestQueueTimeout = DefaultIngestQueueTimeout
+	}
+	if c.IngestReadTimeout <= 0 {
+		c.IngestReadTimeout = DefaultIngestReadTimeout
+	}
 	if c.ReadHeaderTimeout <= 0 {
 		c.ReadHeaderTimeout = 10 * time.Second
 	}
@@ -145,7 +175,8 @@ type Server struct {
 	handler http.Handler
 	tokens  tokens
 
-	slots chan struct{} // one token per running statement
+	slots       chan struct{} // one token per running statement
+	ingestSlots chan struct{} // one token per ingest request being read and applied
 
 	ready    atomic.Bool
 	stopping chan struct{} // closed when Shutdown starts
@@ -176,17 +207,19 @@ func New(e *engine.Engine, cfg Config) *Server {
 		panic("server: a ReadToken needs an AuthToken")
 	}
 	s := &Server{
-		tokens:   newTokens(cfg.AuthToken, cfg.ReadToken),
-		e:        e,
-		cfg:      cfg,
-		log:      cfg.Logger,
-		slots:    make(chan struct{}, cfg.MaxConcurrentQueries),
-		stopping: make(chan struct{}),
-		stopped:  make(chan struct{}),
-		idPrefix: newIDPrefix(),
+		tokens:      newTokens(cfg.AuthToken, cfg.ReadToken),
+		e:           e,
+		cfg:         cfg,
+		log:         cfg.Logger,
+		slots:       make(chan struct{}, cfg.MaxConcurrentQueries),
+		ingestSlots: make(chan struct{}, cfg.MaxConcurrentIngest),
+		stopping:    make(chan struct{}),
+		stopped:     make(chan struct{}),
+		idPrefix:    newIDPrefix(),
 	}
 	s.base, s.cancelBase = context.WithCancel(context.Background())
-	s.metrics = newMetrics(e, cfg.MaxConcurrentQueries)
+	s.metrics = newMetrics(e, cfg.MaxConcurrentQueries, cfg.MaxConcurrentIngest)
+	s.registerDiskMetric()
 	for _, c := range cfg.Components {
 		if col := c.Collector(); col != nil {
 			s.metrics.reg.MustRegister(col)
@@ -296,6 +329,9 @@ type route struct {
 	need    role // roleNone: open to all
 }
 
+// viewChangesRoute stands for every /v1/views/{name}/changes path.
+const viewChangesRoute = "/v1/views/{name}/changes"
+
 func (s *Server) routes() http.Handler {
 	table := map[string]*route{
 		// /v1/sql refuses statements that write to a read-only token itself.
@@ -305,20 +341,26 @@ func (s *Server) routes() http.Handler {
 		"/healthz":       {methods: map[string]http.HandlerFunc{http.MethodGet: s.handleHealthz}},
 		"/readyz":        {methods: map[string]http.HandlerFunc{http.MethodGet: s.handleReadyz}},
 		"/metrics":       {methods: map[string]http.HandlerFunc{http.MethodGet: s.metrics.handler().ServeHTTP}},
+		// GET /v1/views/{name}/changes: a view's change feed.
+		viewChangesRoute: {methods: map[string]http.HandlerFunc{http.MethodGet: s.handleViewChanges}, need: roleRead},
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := s.requestID()
 		w.Header().Set("X-Request-Id", id)
 		r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
 		defer s.recoverPanic(w, r)
-		rt, ok := table[r.URL.Path]
+		path := r.URL.Path
+		if strings.HasPrefix(path, "/v1/views/") && strings.HasSuffix(path, "/changes") && strings.Count(path, "/") == 4 {
+			path = viewChangesRoute
+		}
+		rt, ok := table[path]
 		if !ok {
 			if strings.HasPrefix(r.URL.Path, "/v1/") {
 				if _, ok := s.authenticate(w, r, roleRead); !ok {
 					return
 				}
 			}
-			writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no route %s (routes: POST /v1/sql, POST /v1/ingest, GET /v1/watermarks, GET /healthz, GET /readyz, GET /metrics)", r.URL.Path))
+			writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no route %s (routes: POST /v1/sql, POST /v1/ingest, GET /v1/watermarks, GET /v1/views/NAME/changes, GET /healthz, GET /readyz, GET /metrics)", r.URL.Path))
 			return
 		}
 		if rt.need != roleNone {
