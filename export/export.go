@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"strconv"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -112,7 +111,7 @@ func (x *Writer) WriteRow(row []types.Value) error {
 	case "ndjson":
 		obj := make(map[string]any, len(row))
 		for i, v := range row {
-			obj[x.cols[i].Name] = jsonValue(v)
+			obj[x.cols[i].Name] = v
 		}
 		b, err := json.Marshal(obj)
 		if err != nil {
@@ -179,21 +178,3 @@ func (x *Writer) Close() error {
 	return nil
 }
 
-func jsonValue(v types.Value) any {
-	switch v.T {
-	case types.BigInt:
-		return v.I
-	case types.Double:
-		if math.IsNaN(v.F) || math.IsInf(v.F, 0) {
-			return types.FormatFloat(v.F)
-		}
-		return v.F
-	case types.Boolean:
-		return v.I != 0
-	case types.Varchar:
-		return v.S
-	case types.Timestamp:
-		return timeline.Format(v.I)
-	}
-	return nil
-}

@@ -2,11 +2,9 @@ package precompute
 
 import (
 	"encoding/json"
-	"math"
 
 	"ttq/catalog"
 	"ttq/timeline"
-	"ttq/types"
 )
 
 // feedRecord is one NDJSON line of a change feed.
@@ -27,14 +25,14 @@ func EncodeChange(v *catalog.View, c Change) ([]byte, error) {
 		rec.Key = map[string]any{}
 		for i, k := range v.PK {
 			if i < len(c.Key) {
-				rec.Key[v.Columns[k].Name] = jsonValue(c.Key[i])
+				rec.Key[v.Columns[k].Name] = c.Key[i]
 			}
 		}
 	}
 	if c.Row != nil {
 		rec.Row = map[string]any{}
 		for i, col := range v.Columns {
-			rec.Row[col.Name] = jsonValue(c.Row[i])
+			rec.Row[col.Name] = c.Row[i]
 		}
 	}
 	b, err := json.Marshal(rec)
@@ -44,21 +42,3 @@ func EncodeChange(v *catalog.View, c Change) ([]byte, error) {
 	return append(b, '\n'), nil
 }
 
-func jsonValue(v types.Value) any {
-	switch v.T {
-	case types.BigInt:
-		return v.I
-	case types.Double:
-		if math.IsNaN(v.F) || math.IsInf(v.F, 0) {
-			return types.FormatFloat(v.F)
-		}
-		return v.F
-	case types.Boolean:
-		return v.I != 0
-	case types.Varchar:
-		return v.S
-	case types.Timestamp:
-		return timeline.Format(v.I)
-	}
-	return nil
-}

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -120,20 +119,7 @@ func WriteJSON(w io.Writer, r *Result) error {
 }
 
 func jsonValue(v types.Value) string {
-	switch v.T {
-	case types.Null:
-		return "null"
-	case types.BigInt:
-		return strconv.FormatInt(v.I, 10)
-	case types.Double:
-		if math.IsInf(v.F, 0) || math.IsNaN(v.F) {
-			return strconv.Quote(types.FormatFloat(v.F))
-		}
-		return types.FormatFloat(v.F)
-	case types.Boolean:
-		return v.Text()
-	}
-	b, _ := json.Marshal(v.Text())
+	b, _ := v.MarshalJSON()
 	return string(b)
 }
 

@@ -3,6 +3,7 @@
 package types
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -241,4 +242,25 @@ func Equal(a, b Value) bool {
 		return a.T == b.T
 	}
 	return Compare(a, b) == 0
+}
+
+// MarshalJSON encodes v as a JSON value: NULL as null, BIGINT and DOUBLE as
+// numbers (doubles in the shortest round-trip form, NaN and infinities as
+// strings), booleans, and strings; times are RFC 3339 strings in UTC. The
+// JSON result format, exports and change feeds all use it.
+func (v Value) MarshalJSON() ([]byte, error) {
+	switch v.T {
+	case Null:
+		return []byte("null"), nil
+	case BigInt:
+		return strconv.AppendInt(nil, v.I, 10), nil
+	case Double:
+		if math.IsInf(v.F, 0) || math.IsNaN(v.F) {
+			return strconv.AppendQuote(nil, FormatFloat(v.F)), nil
+		}
+		return []byte(FormatFloat(v.F)), nil
+	case Boolean:
+		return []byte(v.Text()), nil
+	}
+	return json.Marshal(v.Text())
 }
