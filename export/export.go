@@ -177,4 +177,3 @@ func (x *Writer) Close() error {
 	}
 	return nil
 }
-

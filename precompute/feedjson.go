@@ -41,4 +41,3 @@ func EncodeChange(v *catalog.View, c Change) ([]byte, error) {
 	}
 	return append(b, '\n'), nil
 }
-
