@@ -39,6 +39,10 @@ func serveCommand() *cli.Command {
 			&cli.StringFlag{Name: "max-result-bytes", Usage: "largest encoded result", Value: "256MiB"},
 			&cli.IntFlag{Name: "max-concurrent-queries", Usage: "statements running at once; more wait --queue-timeout, then get 429 (default 2*GOMAXPROCS)"},
 			&cli.DurationFlag{Name: "queue-timeout", Usage: "how long a statement waits for a free slot", Value: server.DefaultQueueTimeout},
+			&cli.IntFlag{Name: "max-concurrent-ingest", Usage: "ingest requests read and applied at once; more wait --ingest-queue-timeout (their bodies unread), then get 429", Value: server.DefaultMaxConcurrentIngest},
+			&cli.DurationFlag{Name: "ingest-queue-timeout", Usage: "how long an ingest request waits for a free slot", Value: server.DefaultIngestQueueTimeout},
+			&cli.DurationFlag{Name: "ingest-read-timeout", Usage: "longest an ingest body may stall while it holds a slot; then 408", Value: server.DefaultIngestReadTimeout},
+			&cli.StringFlag{Name: "min-free-disk", Usage: "refuse ingest and DDL (507) while the data directory's disk has less free space than this; 0 turns the check off", Value: "512MiB"},
 			&cli.StringFlag{Name: "kafka-brokers", Usage: "host:port,... of Kafka brokers: consume every declared source's topic", Sources: cli.EnvVars("TTQ_KAFKA_BROKERS")},
 			&cli.StringFlag{Name: "kafka-group", Usage: "consumer group to commit offsets to, for lag tools (the store keeps the offsets that count)"},
 			&cli.StringFlag{Name: "retention", Usage: "timeline kept queryable behind the global watermark, e.g. 24h (default: everything)"},
@@ -54,6 +58,9 @@ func serveCommand() *cli.Command {
 				MaxResultRows:        cmd.Int64("max-rows"),
 				MaxConcurrentQueries: cmd.Int("max-concurrent-queries"),
 				QueueTimeout:         cmd.Duration("queue-timeout"),
+				MaxConcurrentIngest:  cmd.Int("max-concurrent-ingest"),
+				IngestQueueTimeout:   cmd.Duration("ingest-queue-timeout"),
+				IngestReadTimeout:    cmd.Duration("ingest-read-timeout"),
 				ShutdownTimeout:      cmd.Duration("shutdown-timeout"),
 				Logger:               slog.New(slog.NewTextHandler(cmd.Root().ErrWriter, nil)),
 			}
@@ -72,11 +79,17 @@ func serveCommand() *cli.Command {
 			if cfg.TLS, err = loadTLS(cmd.String("tls-cert"), cmd.String("tls-key")); err != nil {
 				return err
 			}
+			if v := strings.TrimSpace(cmd.String("min-free-disk")); v != "0" {
+				if cfg.MinFreeDisk, err = parseSize(v); err != nil {
+					return fmt.Errorf("--min-free-disk: %w", err)
+				}
+			}
 			listen := cmd.String("listen")
 			if err := checkListen(listen, cfg.AuthToken != "", cmd.Bool("insecure-listen-any")); err != nil {
 				return err
 			}
 			dir := cmd.String("data")
+			cfg.DiskFree = server.DiskFreeOf(dir)
 			eopts, err := engineOptions(cmd)
 			if err != nil {
 				return err

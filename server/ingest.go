@@ -1,11 +1,15 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"ttq/engine"
 )
@@ -13,6 +17,12 @@ import (
 // MaxIngestErrors caps the per-line errors listed in one ingest answer;
 // every reject is still stored and counted.
 const MaxIngestErrors = 1000
+
+// MaxIngestBatchBytes bounds the lines one ingest commit holds (besides the
+// engine's BatchSize records): with at most MaxConcurrentIngest requests
+// each holding one batch, the memory ingest takes is bounded whatever
+// --max-body allows.
+const MaxIngestBatchBytes = 16 << 20
 
 // ingestResponse is the answer of POST /v1/ingest.
 type ingestResponse struct {
@@ -51,6 +61,15 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
 		return
 	default:
 	}
+	if free, full := s.diskFull(); full {
+		s.writeDiskFull(w, free, "ingest is")
+		return
+	}
+	release, ok := s.acquireIngest(w, r)
+	if !ok {
+		return
+	}
+	defer release()
 	q := r.URL.Query()
 	origin := "http:" + requestIDOf(r) + ":"
 	if name := q.Get("name"); name != "" {
@@ -75,11 +94,19 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
 	batchSize := s.e.Options().BatchSize
 	batch := make([]engine.Record, 0, min(batchSize, 1024))
 	lines := make([]int, 0, cap(batch))
+	batchBytes := 0
+	// ctx outlives a failed read of the body: when the body stalls or is
+	// cut, the server cancels the request's context, and what was read
+	// before is still applied and reported.
+	ctx := context.WithoutCancel(r.Context())
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
 		}
-		c, errs, err := s.e.Apply(r.Context(), batch)
+		if free, full := s.diskFull(); full {
+			return &diskFullError{free}
+		}
+		c, errs, err := s.e.Apply(ctx, batch)
 		if err != nil {
 			return err
 		}
@@ -101,15 +128,17 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
 		s.metrics.httpRecords.WithLabelValues("applied").Add(float64(c.Applied))
 		s.metrics.httpRecords.WithLabelValues("watermark").Add(float64(c.Watermarks))
 		s.metrics.httpRecords.WithLabelValues("rejected").Add(float64(c.Rejected))
-		batch, lines = batch[:0], lines[:0]
+		clear(batch) // let the lines go
+		batch, lines, batchBytes = batch[:0], lines[:0], 0
 		return nil
 	}
-	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxIngestBytes)
+	body := &stallReader{r: http.MaxBytesReader(w, r.Body, s.cfg.MaxIngestBytes), rc: http.NewResponseController(w), d: s.cfg.IngestReadTimeout}
 	err := engine.ReadLines(body, engine.MaxLine, func(n int, line []byte, tooLarge bool) error {
 		n += offset
 		batch = append(batch, engine.Record{Line: append([]byte(nil), line...), Origin: origin + strconv.Itoa(n), TooLarge: tooLarge})
 		lines = append(lines, n)
-		if len(batch) >= batchSize {
+		batchBytes += len(line)
+		if len(batch) >= batchSize || batchBytes >= MaxIngestBatchBytes {
 			return flush()
 		}
 		return nil
@@ -123,9 +152,13 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var mbe *http.MaxBytesError
+	var dfe *diskFullError
 	fail := ingestFailure{ingestResponse: resp}
 	status := http.StatusInternalServerError
 	switch {
+	case errors.As(err, &dfe):
+		status, fail.Error = http.StatusInsufficientStorage, apiError{"disk_full",
+			s.diskFullMessage(dfe.free, "ingest is") + "; the lines before were applied (see the counts)"}
 	case errors.As(err, &mbe):
 		// What was read before the limit is applied; the rest is not.
 		if ferr := flush(); ferr == nil {
@@ -133,6 +166,13 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
 		}
 		status, fail.Error = http.StatusRequestEntityTooLarge, apiError{"body_too_large",
 			fmt.Sprintf("the body is larger than %d bytes (--max-body); the lines before the limit were applied (see the counts), send the rest in another request", s.cfg.MaxIngestBytes)}
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		// What was read before the stall is applied.
+		if ferr := flush(); ferr == nil {
+			fail.ingestResponse = resp
+		}
+		status, fail.Error = http.StatusRequestTimeout, apiError{"body_timeout",
+			fmt.Sprintf("the request body stalled for more than %s; the lines before were applied (see the counts), send the rest again", s.cfg.IngestReadTimeout)}
 	case errors.Is(err, engine.ErrClosed):
 		status, fail.Error = http.StatusServiceUnavailable, apiError{"shutting_down", "the server is shutting down; the counts say what was applied"}
 	case r.Context().Err() != nil:
@@ -143,3 +183,53 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, status, fail)
 }
+
+// acquireIngest waits up to IngestQueueTimeout for an ingest slot, before
+// any of the body is read, and answers 429 when none frees up.
+func (s *Server) acquireIngest(w http.ResponseWriter, r *http.Request) (func(), bool) {
+	select {
+	case s.ingestSlots <- struct{}{}:
+	default:
+		t := time.NewTimer(s.cfg.IngestQueueTimeout)
+		defer t.Stop()
+		select {
+		case s.ingestSlots <- struct{}{}:
+		case <-t.C:
+			s.metrics.ingestOverloaded.Inc()
+			w.Header().Set("Retry-After", "1")
+			writeError(w, http.StatusTooManyRequests, "overloaded", fmt.Sprintf("too many ingest requests at once (limit %d, --max-concurrent-ingest); nothing of this one was read, send it again shortly", s.cfg.MaxConcurrentIngest))
+			return nil, false
+		case <-r.Context().Done():
+			return nil, false
+		case <-s.stopping:
+			writeError(w, http.StatusServiceUnavailable, "shutting_down", "the server is shutting down; send the updates again after restart")
+			return nil, false
+		}
+	}
+	s.metrics.ingestInFlight.Inc()
+	return func() {
+		s.metrics.ingestInFlight.Dec()
+		<-s.ingestSlots
+	}, true
+}
+
+// stallReader fails a read that waits longer than d for the client to send
+// bytes (os.ErrDeadlineExceeded), so a stalled producer cannot hold an
+// ingest slot for ever.
+type stallReader struct {
+	r  io.Reader
+	rc *http.ResponseController
+	d  time.Duration
+}
+
+func (s *stallReader) Read(p []byte) (int, error) {
+	if err := s.rc.SetReadDeadline(time.Now().Add(s.d)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return 0, err
+	}
+	return s.r.Read(p)
+}
+
+// diskFullError stops an ingest request when the disk runs low.
+type diskFullError struct{ free int64 }
+
+func (e *diskFullError) Error() string { return "server: disk full" }

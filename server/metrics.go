@@ -22,9 +22,12 @@ type metrics struct {
 	overloaded    prometheus.Counter
 	httpRecords   *prometheus.CounterVec // result
 	httpRejects   *prometheus.CounterVec // reason
+
+	ingestInFlight   prometheus.Gauge
+	ingestOverloaded prometheus.Counter
 }
 
-func newMetrics(e *engine.Engine, slots int) *metrics {
+func newMetrics(e *engine.Engine, slots, ingestSlots int) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		queryDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -48,10 +51,21 @@ func newMetrics(e *engine.Engine, slots int) *metrics {
 			Name: "ttq_http_ingest_rejects_total",
 			Help: "Records rejected on POST /v1/ingest since the server started, by reason.",
 		}, []string{"reason"}),
+		ingestInFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ttq_ingest_requests_in_flight",
+			Help: "POST /v1/ingest requests being read and applied now (each holds one of ttq_ingest_slots).",
+		}),
+		ingestOverloaded: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ttq_ingest_overloaded_total",
+			Help: "POST /v1/ingest requests refused with 429 because every ingest slot stayed busy.",
+		}),
 	}
 	slotsGauge := prometheus.NewGauge(prometheus.GaugeOpts{Name: "ttq_query_slots", Help: "Statements that may run at once (--max-concurrent-queries)."})
 	slotsGauge.Set(float64(slots))
+	ingestSlotsGauge := prometheus.NewGauge(prometheus.GaugeOpts{Name: "ttq_ingest_slots", Help: "POST /v1/ingest requests that may be read at once (--max-concurrent-ingest)."})
+	ingestSlotsGauge.Set(float64(ingestSlots))
 	m.reg.MustRegister(m.queryDuration, m.inFlight, m.overloaded, m.httpRecords, m.httpRejects, slotsGauge,
+		m.ingestInFlight, m.ingestOverloaded, ingestSlotsGauge,
 		&engineCollector{e: e},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

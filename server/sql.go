@@ -66,6 +66,12 @@ func (s *Server) handleSQL(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, "forbidden", "this token may only read: run SELECT, SHOW, DESCRIBE or EXPLAIN, or use the admin token for DDL")
 		return
 	}
+	if !readOnly(stmts[0]) {
+		if free, full := s.diskFull(); full {
+			s.writeDiskFull(w, free, "DDL is")
+			return
+		}
+	}
 	timeout, wait, ok := s.limits(w, req)
 	if !ok {
 		return
