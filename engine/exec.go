@@ -21,6 +21,16 @@ func (e *Engine) Exec(ctx context.Context, sql string, opts query.Options) (*que
 	if e.closed.Load() {
 		return nil, ErrClosed
 	}
+	// Primary-key lookups, the bulk of a serving workload, skip the SQL
+	// parser; anything the fast path is unsure of takes the general one.
+	if pg, ok := query.ParsePointGet(sql); ok {
+		x := e.env()
+		res, err := query.RunPointGet(ctx, x, pg, opts)
+		x.release()
+		if !errors.Is(err, query.ErrNotPointGet) {
+			return res, err
+		}
+	}
 	stmt, err := query.Parse(sql)
 	if err != nil {
 		return nil, err

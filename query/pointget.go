@@ -1,0 +1,329 @@
+package query
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+
+	"github.com/xwb1989/sqlparser"
+
+	"ttq/catalog"
+	"ttq/types"
+)
+
+// ErrNotPointGet is returned by RunPointGet when a statement shaped like a
+// primary-key lookup needs the general planner after all (a view, a type
+// conversion, an error to report); the caller runs it through Parse and
+// Run, which give the canonical answer or error.
+var ErrNotPointGet = errors.New("query: not a plain primary-key lookup")
+
+// PointGet is the most common statement of a serving workload,
+//
+//	SELECT cols | * FROM table [alias] [AS OF t] WHERE key = literal [AND ...]
+//
+// recognised from its tokens without the SQL parser, whose per-statement
+// cost (tens of microseconds and allocations) would dominate a lookup that
+// is one Badger read. Like a point-get fast plan in other SQL engines, it
+// answers exactly what the general path answers; anything it is unsure of
+// goes to the general path.
+type PointGet struct {
+	asOf  *TimeSpec
+	table string
+	alias string
+	items []pgItem
+	conds []pgCond
+}
+
+type pgItem struct {
+	star       bool
+	qual, name string
+}
+
+type pgCond struct {
+	qual, col string
+	lit       token
+	neg       bool
+}
+
+// ParsePointGet recognises a point lookup; ok is false for any other
+// statement.
+func ParsePointGet(sql string) (pg *PointGet, ok bool) {
+	toks, err := tokenize(sql)
+	if err != nil {
+		return nil, false
+	}
+	for len(toks) > 0 && toks[len(toks)-1].typ == ';' {
+		toks = toks[:len(toks)-1]
+	}
+	p := &pgParser{sql: sql, toks: toks}
+	pg = &PointGet{}
+	if !p.take(sqlparser.SELECT) {
+		return nil, false
+	}
+	for {
+		var it pgItem
+		switch {
+		case p.take('*'):
+			it.star = true
+		case p.ident(&it.name):
+			if p.take('.') {
+				it.qual = it.name
+				if !p.ident(&it.name) {
+					return nil, false
+				}
+			}
+		default:
+			return nil, false
+		}
+		pg.items = append(pg.items, it)
+		if !p.take(',') {
+			break
+		}
+	}
+	if !p.take(sqlparser.FROM) || !p.ident(&pg.table) {
+		return nil, false
+	}
+	if p.at(sqlparser.AS) && !p.peekWord(1, "of") {
+		p.i++
+		if !p.ident(&pg.alias) {
+			return nil, false
+		}
+	} else if p.peekIdent() {
+		p.ident(&pg.alias)
+	}
+	if p.at(sqlparser.AS) && p.peekWord(1, "of") {
+		p.i += 2
+		if p.peekWord(0, "system") && p.peekWord(1, "time") {
+			p.i += 2
+		}
+		lit, err := timeLit(sql, toks, p.i)
+		if err != nil {
+			return nil, false
+		}
+		p.i++
+		pg.asOf = &TimeSpec{Kind: TimeAsOf, To: lit}
+	}
+	if !p.take(sqlparser.WHERE) {
+		return nil, false
+	}
+	for {
+		var c pgCond
+		if p.ident(&c.col) {
+			if p.take('.') {
+				c.qual = c.col
+				if !p.ident(&c.col) {
+					return nil, false
+				}
+			}
+			if !p.take('=') || !p.literal(&c) {
+				return nil, false
+			}
+		} else if !p.literal(&c) || !p.take('=') || !p.ident(&c.col) {
+			return nil, false
+		} else if p.take('.') {
+			c.qual = c.col
+			if !p.ident(&c.col) {
+				return nil, false
+			}
+		}
+		pg.conds = append(pg.conds, c)
+		if !p.take(sqlparser.AND) {
+			break
+		}
+	}
+	return pg, p.i == len(toks)
+}
+
+type pgParser struct {
+	sql  string
+	toks []token
+	i    int
+}
+
+func (p *pgParser) at(typ int) bool { return p.i < len(p.toks) && p.toks[p.i].typ == typ }
+
+func (p *pgParser) take(typ int) bool {
+	if p.at(typ) {
+		p.i++
+		return true
+	}
+	return false
+}
+
+func (p *pgParser) peekWord(off int, w string) bool {
+	return p.i+off < len(p.toks) && p.toks[p.i+off].word(w)
+}
+
+func (p *pgParser) peekIdent() bool {
+	return p.at(sqlparser.ID) && p.toks[p.i].val != ""
+}
+
+func (p *pgParser) ident(dst *string) bool {
+	if !p.peekIdent() {
+		return false
+	}
+	*dst = p.toks[p.i].val
+	p.i++
+	return true
+}
+
+func (p *pgParser) literal(c *pgCond) bool {
+	if p.take('-') {
+		c.neg = true
+	}
+	if p.i >= len(p.toks) {
+		return false
+	}
+	switch t := p.toks[p.i]; t.typ {
+	case sqlparser.STRING:
+		if c.neg {
+			return false
+		}
+	case sqlparser.INTEGRAL, sqlparser.FLOAT:
+	default:
+		return false
+	}
+	c.lit = p.toks[p.i]
+	p.i++
+	return true
+}
+
+// RunPointGet answers a point lookup with one snapshot read. It returns
+// ErrNotPointGet whenever the general path must decide.
+func RunPointGet(ctx context.Context, env Env, pg *PointGet, opts Options) (*Result, error) {
+	t, err := env.Catalog().Table(pg.table)
+	if err != nil {
+		return nil, ErrNotPointGet // a view, a system table or an error to report
+	}
+	qualOK := func(q string) bool {
+		if q == "" {
+			return true
+		}
+		if pg.alias != "" {
+			return strings.EqualFold(q, pg.alias)
+		}
+		return strings.EqualFold(q, t.Name)
+	}
+	// The projection: column indexes, -1 for _ts.
+	var cols []catalog.Column
+	var idx []int
+	for _, it := range pg.items {
+		if !qualOK(it.qual) {
+			return nil, ErrNotPointGet
+		}
+		if it.star {
+			if it.qual != "" {
+				return nil, ErrNotPointGet
+			}
+			for i, c := range t.Columns {
+				cols, idx = append(cols, c), append(idx, i)
+			}
+			continue
+		}
+		if strings.EqualFold(it.name, "_ts") {
+			cols, idx = append(cols, catalog.Column{Name: it.name, Type: types.Timestamp}), append(idx, -1)
+			continue
+		}
+		i := t.ColumnIndex(it.name)
+		if i < 0 {
+			return nil, ErrNotPointGet
+		}
+		cols, idx = append(cols, catalog.Column{Name: it.name, Type: t.Columns[i].Type}), append(idx, i)
+	}
+	// The key: every key column bound exactly once to a literal of its type.
+	key := make([]types.Value, len(t.PK))
+	for _, c := range pg.conds {
+		if !qualOK(c.qual) {
+			return nil, ErrNotPointGet
+		}
+		i := t.ColumnIndex(c.col)
+		pos := -1
+		for j, k := range t.PK {
+			if k == i {
+				pos = j
+			}
+		}
+		if i < 0 || pos < 0 || !key[pos].IsNull() {
+			return nil, ErrNotPointGet
+		}
+		v, ok := pgValue(c, t.Columns[i].Type)
+		if !ok {
+			return nil, ErrNotPointGet
+		}
+		key[pos] = v
+	}
+	for _, v := range key {
+		if v.IsNull() {
+			return nil, ErrNotPointGet
+		}
+	}
+	// The time, checked as the planner checks it.
+	ts := env.Watermark()
+	if pg.asOf != nil {
+		pl := &planner{env: env, g: ts}
+		if ts, err = pl.resolve(pg.asOf.To); err != nil {
+			return nil, ErrNotPointGet
+		}
+	}
+	if env.CheckReadable(ts) != nil {
+		return nil, ErrNotPointGet
+	}
+	if tc, ok := env.(TableChecker); ok && tc.CheckTable(t, ts) != nil {
+		return nil, ErrNotPointGet
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	snap := env.Snapshot(ts)
+	row, rts, found, err := snap.Get(t, key, nil)
+	snap.Close()
+	if err != nil {
+		return nil, err
+	}
+	b := newResultBuilder(cols, opts.BatchSize)
+	defer b.release()
+	if found {
+		out := make([]types.Value, len(idx))
+		for j, i := range idx {
+			if i < 0 {
+				out[j] = types.Time(rts)
+			} else {
+				out[j] = row[i]
+			}
+		}
+		b.add(out)
+	}
+	return b.finish(ts), nil
+}
+
+// pgValue converts a literal to a key column's type when that needs no
+// judgement; anything else goes to the general path.
+func pgValue(c pgCond, typ types.Type) (types.Value, bool) {
+	switch {
+	case typ == types.Varchar && c.lit.typ == sqlparser.STRING:
+		return types.String(c.lit.val), true
+	case typ == types.BigInt && c.lit.typ == sqlparser.INTEGRAL:
+		n, err := strconv.ParseInt(c.lit.val, 10, 64)
+		if err != nil {
+			return types.Value{}, false
+		}
+		if c.neg {
+			if n == 0 {
+				return types.Int(0), true
+			}
+			n = -n
+		}
+		return types.Int(n), true
+	case typ == types.Double && (c.lit.typ == sqlparser.INTEGRAL || c.lit.typ == sqlparser.FLOAT):
+		f, err := strconv.ParseFloat(c.lit.val, 64)
+		if err != nil {
+			return types.Value{}, false
+		}
+		if c.neg {
+			f = -f
+		}
+		return types.Float(f), true
+	}
+	return types.Value{}, false
+}
