@@ -13,6 +13,7 @@ import (
 
 	"ttq/catalog"
 	"ttq/ingest"
+	"ttq/precompute"
 	"ttq/timeline"
 )
 
@@ -104,6 +105,8 @@ func (e *Engine) applyLocked(recs []Record, pos []Position) (Counts, []LineError
 		batch   = e.store.NewBatch()
 		first   = e.st.RejectSeq
 		tr      = e.st.Tracker
+		track   = e.viewsTrackChanges()
+		applied []precompute.BaseChange // for the views' change log
 	)
 	rejectRec := func(i int, r *Record, re *ingest.RejectError) {
 		stored := r.Line
@@ -167,6 +170,9 @@ func (e *Engine) applyLocked(recs []Record, pos []Position) (Counts, []LineError
 			batch.Cancel()
 			return Counts{}, nil, err
 		}
+		if track {
+			applied = append(applied, precompute.BaseChange{Table: u.Table, Row: u.Row, Key: u.Key, TS: u.TS})
+		}
 		tr.Observe(u.Source, r.Partition, u.TS)
 		e.st.Applied[u.Source]++
 		counts.Applied++
@@ -175,7 +181,11 @@ func (e *Engine) applyLocked(recs []Record, pos []Position) (Counts, []LineError
 		e.st.Offsets[p.Stream] = p.Next
 	}
 	e.st.RejectSeq += uint64(len(rejects))
-	if err := e.commitBatchLocked(batch, false, rejects, first); err != nil {
+	err := e.commitBatchLocked(batch, false, rejects, first)
+	if track || err != nil {
+		e.viewsApplied(applied, err)
+	}
+	if err != nil {
 		return Counts{}, nil, err
 	}
 	return counts, errs, nil

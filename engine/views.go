@@ -35,6 +35,11 @@ type views struct {
 	stats    map[string][]precompute.Stat
 	moved    chan struct{} // closed when any progress moves
 	maint    map[uint32]*precompute.Maintainer
+	// log holds the base versions committed by the writer that some view
+	// has not processed yet, so an epoch finds its changed keys without
+	// scanning the store (it falls back to the scan, and seeds itself from
+	// it, after a restart, a DDL change or an overflow). Writer-owned.
+	log *precompute.ChangeLog
 }
 
 // viewMeta is the durable progress of one view, the meta record
@@ -47,7 +52,7 @@ func viewMetaName(id uint32) string { return "view/" + strconv.FormatUint(uint64
 
 func newViews() *views {
 	return &views{progress: map[uint32]int64{}, errs: map[uint32]error{}, stats: map[string][]precompute.Stat{},
-		moved: make(chan struct{}), maint: map[uint32]*precompute.Maintainer{}}
+		moved: make(chan struct{}), maint: map[uint32]*precompute.Maintainer{}, log: precompute.NewChangeLog()}
 }
 
 // openViews loads every view's committed progress and registers view
@@ -164,6 +169,58 @@ func (e *Engine) maintainViewsLocked(g int64) {
 		}
 		e.views.mu.Unlock()
 	}
+	e.pruneChangeLogLocked()
+}
+
+// viewsTrackChanges reports whether the writer should pass the versions
+// it commits to viewsApplied (some table is followed by the change log).
+func (e *Engine) viewsTrackChanges() bool {
+	return e.views != nil && len(e.views.log.Tables()) > 0
+}
+
+// viewsApplied is the writer's hook after a commit of base versions: cs
+// are the versions committed (err == nil), or the commit failed (err !=
+// nil) and may have stored some of them, so the change log starts over
+// from the store.
+func (e *Engine) viewsApplied(cs []precompute.BaseChange, err error) {
+	if e.views == nil {
+		return
+	}
+	if err != nil {
+		e.views.log.Clear()
+		return
+	}
+	e.views.log.Add(cs)
+}
+
+// pruneChangeLogLocked drops from the change log the versions every view
+// reading their table has processed, and the tables no view reads.
+func (e *Engine) pruneChangeLogLocked() {
+	need := map[uint32]int64{}
+	e.views.mu.Lock()
+	for _, v := range e.cat.Views {
+		m := e.views.maint[v.ID]
+		if m == nil || m.Cat != e.cat {
+			continue
+		}
+		from := e.views.progress[v.ID]
+		if from == timeline.None {
+			from = v.Created
+		}
+		for _, t := range m.Tables() {
+			if f, ok := need[t.ID]; !ok || from < f {
+				need[t.ID] = from
+			}
+		}
+	}
+	e.views.mu.Unlock()
+	for _, id := range e.views.log.Tables() {
+		if f, ok := need[id]; ok {
+			e.views.log.Prune(id, f)
+		} else {
+			e.views.log.Drop(id)
+		}
+	}
 }
 
 func (e *Engine) maintainLocked(v *catalog.View, g int64) error {
@@ -202,7 +259,7 @@ func (e *Engine) maintainLocked(v *catalog.View, g int64) error {
 		stats = append(stats, st)
 		p, wrote = v.Created, true
 	}
-	eps, err := precompute.Changed(e.store, m.Tables(), p, target, epoch)
+	eps, err := precompute.ChangedLogged(e.views.log, e.store, m.Tables(), p, target, epoch)
 	if err != nil {
 		return err
 	}

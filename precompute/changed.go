@@ -1,6 +1,7 @@
 package precompute
 
 import (
+	"bytes"
 	"fmt"
 	"sort"
 
@@ -43,56 +44,76 @@ func (k *keySet) sorted() [][]types.Value {
 // without changes are absent, so they cost nothing. It reads only versions
 // newer than from (Badger skips tables whose versions are all older).
 func Changed(store *mvcc.Store, tables []*catalog.Table, from, to, epoch int64) ([]*Epoch, error) {
+	return ChangedLogged(nil, store, tables, from, to, epoch)
+}
+
+// ChangedLogged is Changed answered from log when it is complete for the
+// tables from from; otherwise it scans the store and seeds log (when not
+// nil) with what the scan found, so the next epochs use it.
+func ChangedLogged(log *ChangeLog, store *mvcc.Store, tables []*catalog.Table, from, to, epoch int64) ([]*Epoch, error) {
 	if to <= from {
 		return nil, nil
 	}
-	txn := store.DB().NewTransactionAt(mvcc.Version(to), false)
-	defer txn.Discard()
-	byB := map[int64]*Epoch{}
+	if log != nil {
+		if eps, ok := log.Changed(tables, from, to, epoch); ok {
+			return eps, nil
+		}
+	}
+	g := grouper{byB: map[int64]*Epoch{}, epoch: epoch}
 	for _, t := range tables {
-		kinds := make([]types.Type, len(t.PK))
-		for i, k := range t.PK {
-			kinds[i] = t.Columns[k].Type
+		vs, err := ChangedScan(store, t, from)
+		if err != nil {
+			return nil, err
 		}
-		p := mvcc.EncodeKey(nil, t.ID, nil)
-		opt := badger.IteratorOptions{Prefix: p, AllVersions: true, SinceTs: mvcc.Version(from)}
-		if from < 0 {
-			opt.SinceTs = 0
+		for _, v := range vs {
+			if v.TS <= to {
+				g.add(t, v.enc, v.Key, v.TS)
+			}
 		}
-		it := txn.NewIterator(opt)
-		for it.Seek(p); it.Valid(); it.Next() {
-			item := it.Item()
-			ts := mvcc.TS(item.Version())
-			if ts <= from || ts > to {
-				continue
-			}
-			b := Ceil(ts, epoch)
-			ep := byB[b]
-			if ep == nil {
-				ep = &Epoch{B: b, Keys: map[uint32]*keySet{}}
-				byB[b] = ep
-			}
-			ks := ep.Keys[t.ID]
-			if ks == nil {
-				ks = &keySet{t: t, keys: map[string][]types.Value{}}
-				ep.Keys[t.ID] = ks
-			}
-			if _, ok := ks.keys[string(item.Key())]; ok {
-				continue
-			}
-			_, key, err := mvcc.DecodeKey(item.Key(), kinds)
+		if log != nil {
+			log.Seed(t, from, vs)
+		}
+	}
+	return g.sorted(), nil
+}
+
+// ChangedScan returns every stored version of t's rows with ts > from
+// (upserts and deletes), reading only versions newer than from (Badger
+// skips tables whose versions are all older).
+func ChangedScan(store *mvcc.Store, t *catalog.Table, from int64) ([]Version, error) {
+	txn := store.DB().NewTransactionAt(^uint64(0)-1, false)
+	defer txn.Discard()
+	kinds := make([]types.Type, len(t.PK))
+	for i, k := range t.PK {
+		kinds[i] = t.Columns[k].Type
+	}
+	p := mvcc.EncodeKey(nil, t.ID, nil)
+	opt := badger.IteratorOptions{Prefix: p, AllVersions: true, SinceTs: mvcc.Version(from)}
+	if from < 0 {
+		opt.SinceTs = 0
+	}
+	it := txn.NewIterator(opt)
+	defer it.Close()
+	var out []Version
+	var last []byte
+	var lastKey []types.Value
+	var lastEnc string
+	for it.Seek(p); it.Valid(); it.Next() {
+		item := it.Item()
+		ts := mvcc.TS(item.Version())
+		if ts <= from {
+			continue
+		}
+		k := item.Key()
+		if last == nil || !bytes.Equal(k, last) {
+			last = item.KeyCopy(last[:0])
+			_, key, err := mvcc.DecodeKey(k, kinds)
 			if err != nil {
-				it.Close()
 				return nil, fmt.Errorf("precompute: changes of %s: %w", t.Name, err)
 			}
-			ks.keys[string(item.KeyCopy(nil))] = key
+			lastKey, lastEnc = key, string(last)
 		}
-		it.Close()
+		out = append(out, Version{enc: lastEnc, Key: lastKey, TS: ts})
 	}
-	out := make([]*Epoch, 0, len(byB))
-	for _, ep := range byB {
-		out = append(out, ep)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].B < out[j].B })
 	return out, nil
 }
