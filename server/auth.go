@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"strings"
 
-	"ttq/query"
 )
 
 // role is what a request's token allows.
@@ -100,20 +99,4 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, need role)
 		return r, false
 	}
 	return r.WithContext(context.WithValue(r.Context(), roleKey{}, ro)), true
-}
-
-// readOnly reports whether a statement only reads: SELECT, SHOW, DESCRIBE
-// or EXPLAIN, judged on the parsed statement, not on its first word. A
-// statement that does not parse is left to the engine, which refuses it
-// with the syntax error.
-func readOnly(stmt string) bool {
-	st, err := query.Parse(stmt)
-	if err != nil {
-		return true
-	}
-	switch st.(type) {
-	case *query.Select, *query.Show, *query.Describe, *query.Explain:
-		return true
-	}
-	return false
 }

@@ -47,26 +47,37 @@ func (s *Server) handleSQL(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotAcceptable, "not_acceptable", "Accept "+r.Header.Get("Accept")+": this route answers "+mimeJSON+", "+mimeCSV+" or "+mimeArrow)
 		return
 	}
-	stmts, err := query.Split(req.SQL)
+	// One pass of the tokenizer routes, counts and authorises the
+	// statement; only the engine parses it.
+	cl, err := query.Classify(req.SQL)
 	if err != nil {
 		s.writeEngineError(w, r, err)
 		return
 	}
-	switch len(stmts) {
+	switch cl.Statements {
 	case 0:
 		writeError(w, http.StatusBadRequest, "empty", `no statement: send {"sql":"SELECT ..."}`)
 		return
 	case 1:
 	default:
-		writeError(w, http.StatusBadRequest, "one_statement", fmt.Sprintf("got %d statements: send one statement per request", len(stmts)))
+		writeError(w, http.StatusBadRequest, "one_statement", fmt.Sprintf("got %d statements: send one statement per request", cl.Statements))
 		return
 	}
-	if roleOf(r) < roleAdmin && !readOnly(stmts[0]) {
-		s.log.Warn("read-only token refused", "request_id", requestIDOf(r), "remote", r.RemoteAddr, "kind", statementKind(stmts[0]))
+	stmt := req.SQL
+	if strings.HasPrefix(strings.TrimSpace(stmt), ";") {
+		parts, err := query.Split(stmt) // leading empty statements
+		if err != nil || len(parts) != 1 {
+			s.writeEngineError(w, r, err)
+			return
+		}
+		stmt = parts[0]
+	}
+	if roleOf(r) < roleAdmin && !cl.ReadOnly {
+		s.log.Warn("read-only token refused", "request_id", requestIDOf(r), "remote", r.RemoteAddr, "kind", cl.Kind)
 		writeError(w, http.StatusForbidden, "forbidden", "this token may only read: run SELECT, SHOW, DESCRIBE or EXPLAIN, or use the admin token for DDL")
 		return
 	}
-	if !readOnly(stmts[0]) {
+	if !cl.ReadOnly {
 		if free, full := s.diskFull(); full {
 			s.writeDiskFull(w, free, "DDL is")
 			return
@@ -76,13 +87,13 @@ func (s *Server) handleSQL(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	kind := statementKind(stmts[0])
+	kind := cl.Kind
 	ctx, cancel := context.WithTimeout(r.Context(), timeout+wait)
 	defer cancel()
 	code := "ok"
 	defer func() { s.metrics.observeQuery(kind, code, time.Since(start)) }()
 
-	body, contentType, err := s.run(ctx, stmts[0], format, wait)
+	body, contentType, err := s.run(ctx, stmt, format, wait)
 	if err != nil {
 		_, code = s.sqlFailure(w, r, err, timeout, wait)
 		return
@@ -254,23 +265,6 @@ func negotiate(accept string) (string, bool) {
 		}
 	}
 	return best, best != ""
-}
-
-// statementKind labels a statement for the metrics by its first word.
-func statementKind(sql string) string {
-	f := strings.Fields(strings.TrimLeft(sql, "( \t\r\n"))
-	if len(f) == 0 {
-		return "other"
-	}
-	switch w := strings.ToLower(f[0]); w {
-	case "select", "with":
-		return "select"
-	case "create", "drop", "alter":
-		return "ddl"
-	case "show", "describe", "desc", "explain":
-		return "meta"
-	}
-	return "other"
 }
 
 // run executes one statement and encodes its result. With a wait, a
