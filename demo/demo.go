@@ -36,6 +36,10 @@ var Walk = []Step{
 		"SELECT l.title, SUM(s.qty) AS in_stock, p.price FROM listings l JOIN prices p ON l.product_id = p.product_id JOIN stock s ON s.product_id = l.product_id AS OF '2026-11-25T10:00:07Z' GROUP BY l.title, p.price ORDER BY l.title"},
 	{"Without AS OF a query reads at G, the newest sealed instant.",
 		"SELECT category, COUNT(*) AS listings, AVG(p.price) AS avg_price FROM listings l JOIN prices p ON l.product_id = p.product_id WHERE l.active GROUP BY category ORDER BY category"},
+	{"A precomputed view (the search index's document) is maintained once per epoch; AS OF reads the last epoch at or before it.",
+		"SELECT * FROM listing_docs AS OF '2026-11-25T10:00:05.5Z' ORDER BY listing_id"},
+	{"Its epochs, and the feed a search indexer follows: go run ./cmd/ttq changes --data ttq-data listing_docs",
+		"SELECT view, epoch FROM ttq_epochs"},
 	{"Nothing is silently dropped: late and malformed records are kept with their reason.",
 		"SELECT reason, origin, message FROM ttq_rejects ORDER BY id"},
 }

@@ -23,3 +23,9 @@ CREATE TABLE stock (
   qty        BIGINT,
   PRIMARY KEY (product_id, warehouse)
 ) SOURCE inventory;
+
+-- The search index's document: listing + price, precomputed once per epoch.
+CREATE VIEW listing_docs AS
+  SELECT l.listing_id, l.title, l.category, p.price
+  FROM listings l LEFT JOIN prices p ON l.product_id = p.product_id
+  WHERE l.active;
