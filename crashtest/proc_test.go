@@ -173,21 +173,37 @@ func (p *proc) log() string {
 	return p.stderr.String()
 }
 
-// rss returns the process's resident set size in KiB (Linux).
-func (p *proc) rss() (int64, error) {
+// memory is a process's resident memory in KiB (Linux /proc/PID/status):
+// VmRSS, and its anonymous (heap) and file-backed (Badger's memory-mapped
+// logs and tables) parts.
+type memory struct{ rss, anon, file int64 }
+
+func (p *proc) memory() (memory, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
 	if err != nil {
-		return 0, err
+		return memory{}, err
 	}
+	var m memory
 	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			f := strings.Fields(rest)
-			if len(f) > 0 {
-				return strconv.ParseInt(f[0], 10, 64)
-			}
+		name, rest, ok := strings.Cut(line, ":")
+		f := strings.Fields(rest)
+		if !ok || len(f) == 0 {
+			continue
+		}
+		n, _ := strconv.ParseInt(f[0], 10, 64)
+		switch name {
+		case "VmRSS":
+			m.rss = n
+		case "RssAnon":
+			m.anon = n
+		case "RssFile":
+			m.file = n
 		}
 	}
-	return 0, errors.New("no VmRSS in /proc status")
+	if m.rss == 0 {
+		return m, errors.New("no VmRSS in /proc status")
+	}
+	return m, nil
 }
 
 // client talks to one server process.

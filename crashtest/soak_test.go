@@ -33,8 +33,8 @@ func TestSoak(t *testing.T) {
 	r.setup()
 
 	type sample struct {
-		at  time.Duration
-		kib int64
+		at time.Duration
+		memory
 	}
 	var samples []sample
 	start := time.Now()
@@ -52,8 +52,8 @@ func TestSoak(t *testing.T) {
 			if time.Since(procStart) < warmup {
 				continue
 			}
-			if kib, err := r.p.rss(); err == nil {
-				samples = append(samples, sample{time.Since(start), kib})
+			if m, err := r.p.memory(); err == nil {
+				samples = append(samples, sample{time.Since(start), m})
 			}
 		}
 		if restarts%2 == 0 {
@@ -84,20 +84,24 @@ func TestSoak(t *testing.T) {
 		t.Fatalf("only %d RSS samples", len(samples))
 	}
 	third := len(samples) / 3
-	avg := func(ss []sample) float64 {
+	avg := func(ss []sample, part func(memory) int64) float64 {
 		sum := 0.0
 		for _, s := range ss {
-			sum += float64(s.kib)
+			sum += float64(part(s.memory))
 		}
-		return sum / float64(len(ss))
+		return sum / float64(len(ss)) / 1024
 	}
-	first, last := avg(samples[:third]), avg(samples[len(samples)-third:])
+	rss := func(m memory) int64 { return m.rss }
+	first, last := avg(samples[:third], rss), avg(samples[len(samples)-third:], rss)
 	peak := int64(0)
 	for _, s := range samples {
-		peak = max(peak, s.kib)
+		peak = max(peak, s.rss)
 	}
-	t.Logf("RSS: first third %.0f MiB, last third %.0f MiB (%.2fx), peak %d MiB, %d samples", first/1024, last/1024, last/first, peak>>10, len(samples))
+	anon := func(m memory) int64 { return m.anon }
+	file := func(m memory) int64 { return m.file }
+	t.Logf("RSS: first third %.0f MiB (anonymous %.0f, file-backed %.0f), last third %.0f MiB (%.0f, %.0f): %.2fx; peak %d MiB; %d samples",
+		first, avg(samples[:third], anon), avg(samples[:third], file), last, avg(samples[len(samples)-third:], anon), avg(samples[len(samples)-third:], file), last/first, peak>>10, len(samples))
 	if last > 1.5*first {
-		t.Errorf("RSS grew: last third %.0f MiB > 1.5 x first third %.0f MiB\n%v", last/1024, first/1024, samples)
+		t.Errorf("RSS grew: last third %.0f MiB > 1.5 x first third %.0f MiB\n%v", last, first, samples)
 	}
 }
