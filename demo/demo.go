@@ -38,8 +38,8 @@ var Walk = []Step{
 		"SELECT category, COUNT(*) AS listings, AVG(p.price) AS avg_price FROM listings l JOIN prices p ON l.product_id = p.product_id WHERE l.active GROUP BY category ORDER BY category"},
 	{"A precomputed view (the search index's document) is maintained once per epoch; AS OF reads the last epoch at or before it.",
 		"SELECT * FROM listing_docs AS OF '2026-11-25T10:00:05.5Z' ORDER BY listing_id"},
-	{"Its epochs, and the feed a search indexer follows: go run ./cmd/ttq changes --data ttq-data listing_docs",
-		"SELECT view, epoch FROM ttq_epochs"},
+	{"At G the index document shows the later price; a search indexer follows these changes with: go run ./cmd/ttq changes --data ttq-data listing_docs",
+		"SELECT listing_id, price FROM listing_docs WHERE listing_id = 'L2'"},
 	{"Nothing is silently dropped: late and malformed records are kept with their reason.",
 		"SELECT reason, origin, message FROM ttq_rejects ORDER BY id"},
 }
