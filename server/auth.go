@@ -6,7 +6,6 @@ import (
 	"crypto/subtle"
 	"net/http"
 	"strings"
-
 )
 
 // role is what a request's token allows.
