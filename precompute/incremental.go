@@ -3,6 +3,8 @@ package precompute
 import (
 	"context"
 	"fmt"
+	"sort"
+	"strconv"
 
 	"github.com/xwb1989/sqlparser"
 
@@ -167,9 +169,37 @@ func (m *Maintainer) buildIndexes(b int64) error {
 }
 
 // versions holds the old and new versions of the changed rows of a table.
+// When the walks need only the rows' keys (keyOnly: the table has no
+// index and joins its parent on a key column), the rows are not read.
 type versions struct {
 	keys     map[string][]types.Value
 	old, new map[string][]types.Value // encoded key -> row (absent: no row)
+	keyOnly  bool
+}
+
+// needRows reports whether the changed rows of rel must be read: to move
+// an index on one of its columns, or to walk up through a parent column
+// that is not part of its key.
+func (m *Maintainer) needRows(rel int) bool {
+	for l := range m.inc.indexes {
+		if l.Rel == rel {
+			return true
+		}
+	}
+	if rel == 0 {
+		return false
+	}
+	r := m.Def.Rels[rel]
+	return !inKey(r.Table, parent(r).Col)
+}
+
+func (m *Maintainer) relOf(id uint32) int {
+	for i, r := range m.Def.Rels {
+		if r.Table.ID == id {
+			return i
+		}
+	}
+	return -1
 }
 
 func (m *Maintainer) readVersions(prev int64, ep *Epoch) (map[uint32]*versions, error) {
@@ -178,7 +208,13 @@ func (m *Maintainer) readVersions(prev int64, ep *Epoch) (map[uint32]*versions, 
 	defer so.Close()
 	defer sb.Close()
 	for id, ks := range ep.Keys {
-		vs := &versions{keys: ks.keys, old: map[string][]types.Value{}, new: map[string][]types.Value{}}
+		vs := &versions{keys: ks.keys}
+		out[id] = vs
+		if rel := m.relOf(id); rel >= 0 && !m.needRows(rel) {
+			vs.keyOnly = true
+			continue
+		}
+		vs.old, vs.new = map[string][]types.Value{}, map[string][]types.Value{}
 		for enc, key := range ks.keys {
 			if r, _, ok, err := so.Get(ks.t, key, nil); err != nil {
 				return nil, err
@@ -191,27 +227,33 @@ func (m *Maintainer) readVersions(prev int64, ep *Epoch) (map[uint32]*versions, 
 				vs.new[enc] = r
 			}
 		}
-		out[id] = vs
 	}
 	return out, nil
 }
 
-// find returns the rows of rel with column col equal to v AS OF sn. Rows
-// whose key is in changed are checked at sn too (the indexes hold B).
-func (m *Maintainer) find(sn *mvcc.Snapshot, rel, col int, v types.Value, changed *versions) ([][]types.Value, error) {
+// find calls fn with the rows of rel with column col equal to v AS OF sn
+// (and the commit time of each). Rows whose key is in changed are checked
+// at sn too (the indexes hold B).
+func (m *Maintainer) find(sn *mvcc.Snapshot, rel, col int, v types.Value, changed *versions, fn func(row []types.Value, ts int64)) error {
 	if v.IsNull() {
-		return nil, nil
+		return nil
 	}
 	t := m.Def.Rels[rel].Table
-	var out [][]types.Value
+	if isWholeKey(t, col) {
+		r, ts, ok, err := sn.Get(t, []types.Value{v}, nil)
+		if ok {
+			fn(r, ts)
+		}
+		return err
+	}
 	if !needsIndex(t, col) {
 		it := sn.Scan(t, []types.Value{v})
 		for it.Next() {
-			out = append(out, it.Row())
+			fn(it.Row(), it.TS())
 		}
 		err := it.Err()
 		it.Close()
-		return out, err
+		return err
 	}
 	ix := m.inc.indexes[ColRef{rel, col}]
 	seen := map[string]bool{}
@@ -220,43 +262,70 @@ func (m *Maintainer) find(sn *mvcc.Snapshot, rel, col int, v types.Value, change
 			return nil
 		}
 		seen[enc] = true
-		r, _, ok, err := sn.Get(t, key, nil)
+		r, ts, ok, err := sn.Get(t, key, nil)
 		if err != nil || !ok {
 			return err
 		}
 		if types.Compare(r[col], v) == 0 && !r[col].IsNull() {
-			out = append(out, r)
+			fn(r, ts)
 		}
 		return nil
 	}
 	for enc, key := range ix.rows[encValue(v)] {
 		if err := get(enc, key); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if changed != nil && sn.TS() != m.inc.built {
 		for enc, key := range changed.keys {
 			if err := get(enc, key); err != nil {
-				return nil, err
+				return err
 			}
 		}
 	}
-	return out, nil
+	return nil
 }
 
-// rootsOf walks row of rel up to the roots it joins at sn.
-func (m *Maintainer) rootsOf(sn *mvcc.Snapshot, rel int, row []types.Value, roots *rowSet, depth int) error {
+// rootsOf walks row of rel up to the roots it joins at sn. seen holds the
+// (table, value) lookups already walked in this epoch: the roots they
+// reach are already in roots.
+func (m *Maintainer) rootsOf(sn *mvcc.Snapshot, rel int, row []types.Value, roots *rowSet, seen map[string]bool) error {
 	if rel == 0 {
 		roots.add(row, 0)
 		return nil
 	}
 	e := parent(m.Def.Rels[rel])
-	ups, err := m.find(sn, e.Other, e.OtherCol, row[e.Col], nil)
-	if err != nil {
+	v := row[e.Col]
+	if v.IsNull() {
+		return nil
+	}
+	memo := strconv.Itoa(rel) + "/" + encValue(v)
+	if seen[memo] {
+		return nil
+	}
+	seen[memo] = true
+	if e.Other == 0 {
+		// The walk ends at the root table: its keys are enough. A root
+		// key that does not exist at sn is harmless (it has no rows, and
+		// its stored rows, if any, are deleted).
+		up := m.Def.Rels[0].Table
+		if isWholeKey(up, e.OtherCol) {
+			roots.add(keyRow(up, []types.Value{v}), 0)
+			return nil
+		}
+		if needsIndex(up, e.OtherCol) && sn.TS() == m.inc.built {
+			for _, key := range m.inc.indexes[ColRef{0, e.OtherCol}].rows[encValue(v)] {
+				roots.add(keyRow(up, key), 0)
+			}
+			return nil
+		}
+	}
+	var ups [][]types.Value
+	if err := m.find(sn, e.Other, e.OtherCol, v, nil, func(r []types.Value, _ int64) { ups = append(ups, r) }); err != nil {
 		return err
 	}
 	for _, u := range ups {
-		if err := m.rootsOf(sn, e.Other, u, roots, depth+1); err != nil {
+		if err := m.rootsOf(sn, e.Other, u, roots, seen); err != nil {
 			return err
 		}
 	}
@@ -281,26 +350,36 @@ func (m *Maintainer) restrict(sn *mvcc.Snapshot, roots *rowSet, vs map[uint32]*v
 	for i := 1; i < len(d.Rels); i++ {
 		rel := d.Rels[i]
 		e := parent(rel)
-		sets[i] = newRowSet(rel.Table)
-		done := map[string]bool{}
+		set := newRowSet(rel.Table)
+		sets[i] = set
+		// The distinct join values, in key order (the prefix reads move
+		// forward through the table).
+		vals := map[string]types.Value{}
 		for _, pr := range sets[e.Other].rows {
-			v := pr.val[e.OtherCol]
-			if v.IsNull() || done[encValue(v)] {
-				continue
+			if v := pr.val[e.OtherCol]; !v.IsNull() {
+				vals[encValue(v)] = v
 			}
-			done[encValue(v)] = true
-			rows, err := m.find(sn, i, e.Col, v, vs[rel.Table.ID])
-			if err != nil {
-				return nil, err
-			}
-			for _, row := range rows {
-				// The commit time (_ts) of each row is read again: the
-				// query may select it.
-				_, ts, _, err := sn.Get(rel.Table, keyOf(row, rel.Table.PK), nil)
-				if err != nil {
+		}
+		encs := make([]string, 0, len(vals))
+		for enc := range vals {
+			encs = append(encs, enc)
+		}
+		sort.Strings(encs)
+		add := func(row []types.Value, ts int64) { set.add(row, ts) }
+		if !isWholeKey(rel.Table, e.Col) && !needsIndex(rel.Table, e.Col) {
+			sk := newSeeker(m.Store, rel.Table, sn.TS())
+			for _, enc := range encs {
+				if err := sk.scan([]types.Value{vals[enc]}, add); err != nil {
+					sk.close()
 					return nil, err
 				}
-				sets[i].add(row, ts)
+			}
+			sk.close()
+			continue
+		}
+		for _, enc := range encs {
+			if err := m.find(sn, i, e.Col, vals[enc], vs[rel.Table.ID], add); err != nil {
+				return nil, err
 			}
 		}
 	}
@@ -341,25 +420,25 @@ func (m *Maintainer) stepIncremental(ctx context.Context, prev int64, ep *Epoch,
 	sb := m.Store.At(ep.B)
 	defer sb.Close()
 	roots := newRowSet(m.Def.Rels[0].Table)
+	seen := map[string]bool{}
 	for i, rel := range m.Def.Rels {
 		v := vs[rel.Table.ID]
 		if v == nil {
 			continue
 		}
-		for _, set := range []map[string][]types.Value{v.old, v.new} {
-			for _, r := range set {
-				if err := m.rootsOf(sb, i, r, roots, 0); err != nil {
+		if i == 0 || v.keyOnly {
+			// The root's own keys, or the key columns the walk goes up by.
+			for _, key := range v.keys {
+				if err := m.rootsOf(sb, i, keyRow(rel.Table, key), roots, seen); err != nil {
 					return err
 				}
 			}
 		}
-		if i == 0 {
-			for _, key := range v.keys {
-				row := make([]types.Value, len(rel.Table.Columns))
-				for j, k := range rel.Table.PK {
-					row[k] = key[j]
+		for _, set := range []map[string][]types.Value{v.old, v.new} {
+			for _, r := range set {
+				if err := m.rootsOf(sb, i, r, roots, seen); err != nil {
+					return err
 				}
-				roots.add(row, 0)
 			}
 		}
 	}
@@ -431,6 +510,7 @@ func (m *Maintainer) recomputeGroups(ctx context.Context, prev, b int64, sb *mvc
 	g := m.Def.Group[0]
 	groupRoots := newRowSet(m.Def.Rels[0].Table)
 	done := map[string]bool{}
+	gseen := map[string]bool{}
 	for _, key := range groups {
 		v := key[0]
 		if v.IsNull() {
@@ -440,12 +520,12 @@ func (m *Maintainer) recomputeGroups(ctx context.Context, prev, b int64, sb *mvc
 			continue
 		}
 		done[encValue(v)] = true
-		rows, err := m.find(sb, g.Rel, g.Col, v, nil)
-		if err != nil {
+		var rows [][]types.Value
+		if err := m.find(sb, g.Rel, g.Col, v, nil, func(r []types.Value, _ int64) { rows = append(rows, r) }); err != nil {
 			return err
 		}
 		for _, r := range rows {
-			if err := m.rootsOf(sb, g.Rel, r, groupRoots, 0); err != nil {
+			if err := m.rootsOf(sb, g.Rel, r, groupRoots, gseen); err != nil {
 				return err
 			}
 		}

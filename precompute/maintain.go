@@ -137,21 +137,15 @@ func (m *Maintainer) stepFull(ctx context.Context, prev, b int64, st *Stat) erro
 // scanView reads the stored view rows AS OF b whose key starts with one of
 // prefixes (nil: all rows).
 func (m *Maintainer) scanView(b int64, prefixes [][]types.Value) (viewRows, error) {
-	sn := m.Store.At(b)
-	defer sn.Close()
 	t := m.table()
 	out := viewRows{}
 	if prefixes == nil {
 		prefixes = [][]types.Value{nil}
 	}
+	sk := newSeeker(m.Store, t, b)
+	defer sk.close()
 	for _, p := range prefixes {
-		it := sn.Scan(t, p)
-		for it.Next() {
-			out[m.encKey(it.Row())] = it.Row()
-		}
-		err := it.Err()
-		it.Close()
-		if err != nil {
+		if err := sk.scan(p, func(row []types.Value, _ int64) { out[m.encKey(row)] = row }); err != nil {
 			return nil, err
 		}
 	}
