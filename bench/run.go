@@ -1,7 +1,7 @@
 package main
 
 import (
-	"bytes"
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -327,30 +327,51 @@ func httpIngest(ctx context.Context, cfg Config, dir, file string, rep *Report, 
 			return err
 		}
 	}
-	data, err := os.ReadFile(file)
+	in, err := os.Open(file)
 	if err != nil {
 		return err
 	}
+	defer in.Close()
+	br := bufio.NewReaderSize(in, 1<<20)
 	var applied int64
+	var body []byte
 	t0 := time.Now()
-	for len(data) > 0 {
-		n := min(len(data), 8<<20)
-		if i := bytes.LastIndexByte(data[:n], '\n'); i >= 0 && n < len(data) {
-			n = i + 1
+	for {
+		// A body of whole lines, about 8 MB, read from the file as it goes.
+		body = body[:0]
+		var rerr error
+		for len(body) < 8<<20 {
+			var line []byte
+			line, rerr = br.ReadSlice('\n')
+			body = append(body, line...)
+			if rerr == bufio.ErrBufferFull {
+				rerr = nil
+				continue
+			}
+			if rerr != nil {
+				break
+			}
 		}
-		b, err := hs.post("/v1/ingest", "application/x-ndjson", "application/json", data[:n])
-		if err != nil {
-			return err
+		if rerr != nil && rerr != io.EOF {
+			return rerr
 		}
-		var r struct{ Applied, Rejected int64 }
-		if err := jsonUnmarshal(b, &r); err != nil {
-			return err
+		if len(body) > 0 {
+			b, err := hs.post("/v1/ingest", "application/x-ndjson", "application/json", body)
+			if err != nil {
+				return err
+			}
+			var r struct{ Applied, Rejected int64 }
+			if err := jsonUnmarshal(b, &r); err != nil {
+				return err
+			}
+			if r.Rejected != 0 {
+				return fmt.Errorf("ingest rejected %d records: %s", r.Rejected, b)
+			}
+			applied += r.Applied
 		}
-		if r.Rejected != 0 {
-			return fmt.Errorf("ingest rejected %d records: %s", r.Rejected, b)
+		if rerr == io.EOF {
+			break
 		}
-		applied += r.Applied
-		data = data[n:]
 	}
 	el := time.Since(t0)
 	if applied != rep.Gen.Records {
