@@ -6,8 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"math/rand"
+	"os"
+	"runtime/pprof"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -318,4 +321,184 @@ func TestChangeFeedReplaysView(t *testing.T) {
 		}
 	}
 	t.Logf("follow mode checked %d epochs", followed.epochs)
+}
+
+// BenchmarkViewEpochScale measures closing one epoch of a 3-table join
+// view over 100k rows per table with 100 to 100k changed price rows, and a
+// full recompute of the view at the same boundary (reported as
+// full-ms). TTQ_VIEW_CPUPROFILE=file profiles the timed epochs only.
+func BenchmarkViewEpochScale(b *testing.B) {
+	const n = 100_000
+	for _, c := range []int{100, 1_000, 10_000, 100_000} {
+		b.Run(fmt.Sprintf("rows%d/changed%d", n, c), func(b *testing.B) {
+			e, err := engine.Open(b.TempDir(), engine.Options{NoSync: true, BatchSize: 8192})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer e.Close()
+			ctx := context.Background()
+			schema := `CREATE SOURCE s; CREATE TABLE listings (listing_id BIGINT PRIMARY KEY, product_id BIGINT, title VARCHAR) SOURCE s;
+CREATE TABLE prices (product_id BIGINT PRIMARY KEY, price DOUBLE) SOURCE s;
+CREATE TABLE stock (product_id BIGINT, warehouse VARCHAR, qty BIGINT, PRIMARY KEY (product_id, warehouse)) SOURCE s;
+CREATE VIEW docs AS SELECT l.listing_id, l.title, p.price, s.warehouse, s.qty FROM listings l JOIN prices p ON p.product_id = l.product_id LEFT JOIN stock s ON s.product_id = l.product_id`
+			if err := e.ExecScript(ctx, schema, query.Options{}, func(string, *query.Result) error { return nil }); err != nil {
+				b.Fatal(err)
+			}
+			var sb strings.Builder
+			ts := int64(1_000_000)
+			for i := 0; i < n; i++ {
+				fmt.Fprintf(&sb, `{"source":"s","table":"listings","op":"upsert","ts":%d,"data":{"listing_id":%d,"product_id":%d,"title":"t%d"}}`+"\n", ts, i, i, i)
+				fmt.Fprintf(&sb, `{"source":"s","table":"prices","op":"upsert","ts":%d,"data":{"product_id":%d,"price":%d}}`+"\n", ts, i, i%500)
+				fmt.Fprintf(&sb, `{"source":"s","table":"stock","op":"upsert","ts":%d,"data":{"product_id":%d,"warehouse":"w","qty":%d}}`+"\n", ts, i, i%7)
+			}
+			fmt.Fprintf(&sb, `{"source":"s","op":"watermark","ts":%d}`+"\n", ts+500_000)
+			if _, err := e.Load(ctx, strings.NewReader(sb.String()), "init"); err != nil {
+				b.Fatal(err)
+			}
+			if prof := os.Getenv("TTQ_VIEW_CPUPROFILE"); prof != "" {
+				f, err := os.Create(prof)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer f.Close()
+				b.Cleanup(pprof.StopCPUProfile)
+				defer pprof.StopCPUProfile()
+				pprof.StartCPUProfile(f)
+			}
+			b.ResetTimer()
+			var total, full, cpu time.Duration
+			for it := 0; it < b.N; it++ {
+				b.StopTimer()
+				ts += 1_000_000
+				sb.Reset()
+				for i := 0; i < c; i++ {
+					fmt.Fprintf(&sb, `{"source":"s","table":"prices","op":"upsert","ts":%d,"data":{"product_id":%d,"price":%d}}`+"\n", ts, (i*7919+it)%n, it+i)
+				}
+				if _, err := e.Load(ctx, strings.NewReader(sb.String()), "changes"); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				start, cpu0 := time.Now(), cpuTime()
+				if _, err := e.Load(ctx, strings.NewReader(fmt.Sprintf(`{"source":"s","op":"watermark","ts":%d}`+"\n", ts+500_000)), "wm"); err != nil {
+					b.Fatal(err)
+				}
+				total += time.Since(start)
+				cpu += cpuTime() - cpu0
+				b.StopTimer()
+				if it == 0 {
+					v, err := e.Catalog().View("docs")
+					if err != nil {
+						b.Fatal(err)
+					}
+					m, err := precompute.NewMaintainer(e.Store(), e.Catalog(), v)
+					if err != nil {
+						b.Fatal(err)
+					}
+					start := time.Now()
+					if _, err := m.Recompute(ctx, ts); err != nil {
+						b.Fatal(err)
+					}
+					full = time.Since(start)
+				}
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N), "ms/epoch")
+			b.ReportMetric(float64(full.Microseconds())/1000, "full-ms")
+			b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "cpu-ms/epoch")
+		})
+	}
+}
+
+// cpuTime is the CPU time (user and system) the process used so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// TestViewLargeEpochs checks epochs large enough for the parallel reads
+// and the chunked recompute (thousands of roots), with changes through an
+// index (listings.product_id moves), deletes of joined rows and of roots,
+// and a restart (the change log starts over from the store).
+func TestViewLargeEpochs(t *testing.T) {
+	dir := t.TempDir()
+	e, err := engine.Open(dir, engine.Options{NoSync: true, BatchSize: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { e.Close() }()
+	ctx := context.Background()
+	const def = "SELECT l.listing_id, l.title, p.price, s.warehouse, s.qty FROM listings l JOIN prices p ON p.product_id = l.product_id LEFT JOIN stock s ON s.product_id = l.product_id %s"
+	schema := `CREATE SOURCE s; CREATE TABLE listings (listing_id BIGINT PRIMARY KEY, product_id BIGINT, title VARCHAR) SOURCE s;
+CREATE TABLE prices (product_id BIGINT PRIMARY KEY, price DOUBLE) SOURCE s;
+CREATE TABLE stock (product_id BIGINT, warehouse VARCHAR, qty BIGINT, PRIMARY KEY (product_id, warehouse)) SOURCE s;
+CREATE VIEW docs AS ` + fmt.Sprintf(def, "")
+	if err := e.ExecScript(ctx, schema, query.Options{}, func(string, *query.Result) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	const n = 12_000
+	r := rand.New(rand.NewSource(7))
+	var sb strings.Builder
+	up := func(ts int64, table string, data string) {
+		fmt.Fprintf(&sb, `{"source":"s","table":%q,"op":"upsert","ts":%d,"data":{%s}}`+"\n", table, ts, data)
+	}
+	del := func(ts int64, table string, key string) {
+		fmt.Fprintf(&sb, `{"source":"s","table":%q,"op":"delete","ts":%d,"key":{%s}}`+"\n", table, ts, key)
+	}
+	ts := int64(1_000_000)
+	for i := 0; i < n; i++ {
+		up(ts, "listings", fmt.Sprintf(`"listing_id":%d,"product_id":%d,"title":"t%d"`, i, i%(n/2), i))
+		up(ts, "prices", fmt.Sprintf(`"product_id":%d,"price":%d`, i, i%500))
+		up(ts, "stock", fmt.Sprintf(`"product_id":%d,"warehouse":"w%d","qty":%d`, i%(n/2), i%3, i%7))
+	}
+	var bounds []int64
+	for round := 0; round < 6; round++ {
+		if round == 3 {
+			e.Close()
+			if e, err = engine.Open(dir, engine.Options{NoSync: true, BatchSize: 4096}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ts += 1_000_000
+		for i := 0; i < 6000; i++ {
+			k := r.Intn(n)
+			at := ts + int64(r.Intn(900_000))
+			switch r.Intn(10) {
+			case 0:
+				up(at, "listings", fmt.Sprintf(`"listing_id":%d,"product_id":%d,"title":"m%d"`, k, r.Intn(n), round))
+			case 1:
+				del(at, "stock", fmt.Sprintf(`"product_id":%d,"warehouse":"w%d"`, k, r.Intn(3)))
+			case 2:
+				del(at, "listings", fmt.Sprintf(`"listing_id":%d`, k))
+			case 3:
+				del(at, "prices", fmt.Sprintf(`"product_id":%d`, k))
+			default:
+				up(at, "prices", fmt.Sprintf(`"product_id":%d,"price":%d`, k, r.Intn(1000)))
+			}
+		}
+		fmt.Fprintf(&sb, `{"source":"s","op":"watermark","ts":%d}`+"\n", ts)
+		if _, err := e.Load(ctx, strings.NewReader(sb.String()), "round"); err != nil {
+			t.Fatal(err)
+		}
+		sb.Reset()
+		bounds = append(bounds, ts)
+	}
+	for _, b := range bounds {
+		got, err := csvRows(t, e, fmt.Sprintf("SELECT * FROM docs AS OF %d", b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := csvRows(t, e, fmt.Sprintf(def, fmt.Sprintf("AS OF %d", b)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(want) < n/2 {
+			t.Fatalf("AS OF %d: only %d rows", b, len(want))
+		}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Fatalf("view docs AS OF %d differs from its query: %d rows, want %d", b, len(got), len(want))
+		}
+	}
 }

@@ -2,9 +2,12 @@ package precompute
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"runtime"
 	"sort"
 	"strconv"
+	"sync"
 
 	"github.com/xwb1989/sqlparser"
 
@@ -333,20 +336,32 @@ func (m *Maintainer) rootsOf(sn *mvcc.Snapshot, rel int, row []types.Value, root
 }
 
 // restrict reads the given roots AS OF sn and every row they can join,
-// as the tables of a restricted query.
+// as the tables of a restricted query. The reads of each table are split
+// among the cores.
 func (m *Maintainer) restrict(sn *mvcc.Snapshot, roots *rowSet, vs map[uint32]*versions) (map[uint32]*rowSet, error) {
 	d := m.Def
+	ts := sn.TS()
 	sets := make([]*rowSet, len(d.Rels))
-	sets[0] = newRowSet(d.Rels[0].Table)
-	for _, r := range roots.rows {
-		row, ts, ok, err := sn.Get(d.Rels[0].Table, r.key, nil)
-		if err != nil {
-			return nil, err
+	root := d.Rels[0].Table
+	sets[0] = newRowSet(root)
+	parts, err := parallel(len(roots.rows), func(lo, hi int, out *[]found) error {
+		s := m.Store.At(ts)
+		defer s.Close()
+		for _, r := range roots.rows[lo:hi] {
+			row, ts, ok, err := s.Get(root, r.key, nil)
+			if err != nil {
+				return err
+			}
+			if ok {
+				*out = append(*out, found{row, ts})
+			}
 		}
-		if ok {
-			sets[0].add(row, ts)
-		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	addAll(sets[0], parts)
 	for i := 1; i < len(d.Rels); i++ {
 		rel := d.Rels[i]
 		e := parent(rel)
@@ -365,23 +380,32 @@ func (m *Maintainer) restrict(sn *mvcc.Snapshot, roots *rowSet, vs map[uint32]*v
 			encs = append(encs, enc)
 		}
 		sort.Strings(encs)
-		add := func(row []types.Value, ts int64) { set.add(row, ts) }
-		if !isWholeKey(rel.Table, e.Col) && !needsIndex(rel.Table, e.Col) {
-			sk := newSeeker(m.Store, rel.Table, sn.TS())
-			for _, enc := range encs {
-				if err := sk.scan([]types.Value{vals[enc]}, add); err != nil {
-					sk.close()
-					return nil, err
+		prefix := !isWholeKey(rel.Table, e.Col) && !needsIndex(rel.Table, e.Col)
+		parts, err := parallel(len(encs), func(lo, hi int, out *[]found) error {
+			add := func(row []types.Value, ts int64) { *out = append(*out, found{row, ts}) }
+			if prefix {
+				sk := newSeeker(m.Store, rel.Table, ts)
+				defer sk.close()
+				for _, enc := range encs[lo:hi] {
+					if err := sk.scan([]types.Value{vals[enc]}, add); err != nil {
+						return err
+					}
+				}
+				return nil
+			}
+			s := m.Store.At(ts)
+			defer s.Close()
+			for _, enc := range encs[lo:hi] {
+				if err := m.find(s, i, e.Col, vals[enc], vs[rel.Table.ID], add); err != nil {
+					return err
 				}
 			}
-			sk.close()
-			continue
+			return nil
+		})
+		if err != nil {
+			return nil, err
 		}
-		for _, enc := range encs {
-			if err := m.find(sn, i, e.Col, vals[enc], vs[rel.Table.ID], add); err != nil {
-				return nil, err
-			}
-		}
+		addAll(set, parts)
 	}
 	only := map[uint32]*rowSet{}
 	for i, s := range sets {
@@ -389,6 +413,52 @@ func (m *Maintainer) restrict(sn *mvcc.Snapshot, roots *rowSet, vs map[uint32]*v
 		only[d.Rels[i].Table.ID] = s
 	}
 	return only, nil
+}
+
+// found is a row read, with the commit time of its version.
+type found struct {
+	row []types.Value
+	ts  int64
+}
+
+func addAll(s *rowSet, parts [][]found) {
+	for _, p := range parts {
+		for _, f := range p {
+			s.add(f.row, f.ts)
+		}
+	}
+}
+
+// minParallel is the smallest number of reads split among the cores.
+const minParallel = 1024
+
+// parallel runs fn over [0, n) in up to GOMAXPROCS chunks, each on its own
+// goroutine with its own output, and returns the outputs in chunk order.
+// Small inputs run on the caller's goroutine.
+func parallel[T any](n int, fn func(lo, hi int, out *[]T) error) ([][]T, error) {
+	w := runtime.GOMAXPROCS(0)
+	if n < minParallel || w < 2 {
+		var out []T
+		err := fn(0, n, &out)
+		return [][]T{out}, err
+	}
+	chunk := (n + w - 1) / w
+	outs := make([][]T, w)
+	errs := make([]error, w)
+	var wg sync.WaitGroup
+	for c := 0; c < w; c++ {
+		lo, hi := c*chunk, min((c+1)*chunk, n)
+		if lo >= hi {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[c] = fn(lo, hi, &outs[c])
+		}()
+	}
+	wg.Wait()
+	return outs, errors.Join(errs...)
 }
 
 // stepIncremental is Step for views that canIncrement.
@@ -449,29 +519,75 @@ func (m *Maintainer) stepIncremental(ctx context.Context, prev int64, ep *Epoch,
 	return m.recomputeGroups(ctx, prev, ep.B, sb, roots, vs, st)
 }
 
+// rootChunk is how many roots are recomputed together: the view rows of
+// different roots are independent, so the roots are processed in chunks
+// and the writes of one chunk overlap the reads of the next (and memory
+// stays bounded by the chunk).
+const rootChunk = 4096
+
 func (m *Maintainer) recomputeRoots(ctx context.Context, prev, b int64, sb *mvcc.Snapshot, roots *rowSet, vs map[uint32]*versions, st *Stat) error {
-	if len(roots.rows) == 0 {
-		return nil
-	}
-	only, err := m.restrict(sb, roots, vs)
-	if err != nil {
+	var flushing chan error // the previous chunk's write
+	wait := func() error {
+		if flushing == nil {
+			return nil
+		}
+		err := <-flushing
+		flushing = nil
 		return err
 	}
-	now, err := m.compute(ctx, b, only)
-	if err != nil {
-		return err
+	for lo := 0; lo < len(roots.rows); lo += rootChunk {
+		chunk := &rowSet{t: roots.t, rows: roots.rows[lo:min(lo+rootChunk, len(roots.rows))]}
+		batch, n, recomputed, err := m.recomputeChunk(ctx, prev, b, sb, chunk, vs)
+		if err != nil {
+			_ = wait()
+			return err
+		}
+		if err := wait(); err != nil {
+			batch.Cancel()
+			return err
+		}
+		st.Recomputed += recomputed
+		st.Changed += n
+		if n > 0 {
+			flushing = make(chan error, 1)
+			go func() { flushing <- batch.Flush() }()
+		}
 	}
+	return wait()
+}
+
+// recomputeChunk recomputes the view rows of roots at b and returns the
+// batch of their differences with the stored rows at prev (not flushed).
+func (m *Maintainer) recomputeChunk(ctx context.Context, prev, b int64, sb *mvcc.Snapshot, roots *rowSet, vs map[uint32]*versions) (*mvcc.Batch, int, int, error) {
+	// The stored rows of the roots at prev are read while they are
+	// recomputed at B.
 	prefixes := make([][]types.Value, len(roots.rows))
 	for i, r := range roots.rows {
 		prefixes[i] = r.key
 	}
-	old, err := m.scanView(prev, prefixes)
-	if err != nil {
-		return err
+	var (
+		old  viewRows
+		oerr error
+		done = make(chan struct{})
+	)
+	go func() {
+		defer close(done)
+		old, oerr = m.scanView(prev, prefixes)
+	}()
+	only, err := m.restrict(sb, roots, vs)
+	var now viewRows
+	if err == nil {
+		now, err = m.compute(ctx, b, only)
 	}
-	st.Recomputed = len(now)
-	st.Changed, err = m.write(b, now, old, nil)
-	return err
+	<-done
+	if err == nil {
+		err = oerr
+	}
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	batch, n, err := m.diff(b, now, old, nil)
+	return batch, n, len(now), err
 }
 
 func (m *Maintainer) recomputeGroups(ctx context.Context, prev, b int64, sb *mvcc.Snapshot, roots *rowSet, vs map[uint32]*versions, st *Stat) error {

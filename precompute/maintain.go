@@ -84,6 +84,13 @@ func (m *Maintainer) compute(ctx context.Context, b int64, only map[uint32]*rowS
 	return out, nil
 }
 
+// Recompute computes the whole view AS OF b without storing it and
+// returns its number of rows (benchmarks compare it with an epoch).
+func (m *Maintainer) Recompute(ctx context.Context, b int64) (int, error) {
+	rows, err := m.compute(ctx, b, nil)
+	return len(rows), err
+}
+
 // Backfill computes the whole view AS OF b and stores it at b.
 func (m *Maintainer) Backfill(ctx context.Context, b int64) (Stat, error) {
 	start := time.Now()
@@ -138,15 +145,26 @@ func (m *Maintainer) stepFull(ctx context.Context, prev, b int64, st *Stat) erro
 // prefixes (nil: all rows).
 func (m *Maintainer) scanView(b int64, prefixes [][]types.Value) (viewRows, error) {
 	t := m.table()
-	out := viewRows{}
 	if prefixes == nil {
 		prefixes = [][]types.Value{nil}
 	}
-	sk := newSeeker(m.Store, t, b)
-	defer sk.close()
-	for _, p := range prefixes {
-		if err := sk.scan(p, func(row []types.Value, _ int64) { out[m.encKey(row)] = row }); err != nil {
-			return nil, err
+	parts, err := parallel(len(prefixes), func(lo, hi int, out *[][]types.Value) error {
+		sk := newSeeker(m.Store, t, b)
+		defer sk.close()
+		for _, p := range prefixes[lo:hi] {
+			if err := sk.scan(p, func(row []types.Value, _ int64) { *out = append(*out, row) }); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := viewRows{}
+	for _, p := range parts {
+		for _, row := range p {
+			out[m.encKey(row)] = row
 		}
 	}
 	return out, nil
@@ -156,6 +174,15 @@ func (m *Maintainer) scanView(b int64, prefixes [][]types.Value) (viewRows, erro
 // are new or differ, and deletes of rows of old absent from now. scope,
 // when not nil, limits the keys considered to those in it.
 func (m *Maintainer) write(b int64, now, old viewRows, scope map[string]bool) (int, error) {
+	batch, n, err := m.diff(b, now, old, scope)
+	if err != nil || n == 0 {
+		return 0, err
+	}
+	return n, batch.Flush()
+}
+
+// diff returns the batch write would flush and its number of versions.
+func (m *Maintainer) diff(b int64, now, old viewRows, scope map[string]bool) (*mvcc.Batch, int, error) {
 	t := m.table()
 	batch := m.Store.NewBatch()
 	n := 0
@@ -173,7 +200,7 @@ func (m *Maintainer) write(b int64, now, old viewRows, scope map[string]bool) (i
 		}
 		if err := batch.Put(t, r, b); err != nil {
 			batch.Cancel()
-			return 0, err
+			return nil, 0, err
 		}
 		n++
 	}
@@ -186,13 +213,9 @@ func (m *Maintainer) write(b int64, now, old viewRows, scope map[string]bool) (i
 		}
 		if err := batch.Delete(t, keyOf(o, t.PK), b); err != nil {
 			batch.Cancel()
-			return 0, err
+			return nil, 0, err
 		}
 		n++
 	}
-	if n == 0 {
-		batch.Cancel()
-		return 0, nil
-	}
-	return n, batch.Flush()
+	return batch, n, nil
 }
