@@ -238,6 +238,29 @@ func (c *client) post(path, contentType string, body []byte) (int, []byte, error
 	return resp.StatusCode, b, nil
 }
 
+// goHeap reads the Go runtime's heap gauges from /metrics: live bytes,
+// bytes in in-use spans, and idle bytes the runtime holds but has not
+// returned to the system, in MiB.
+func (c *client) goHeap() string {
+	resp, err := c.hc.Get(c.url + "/metrics")
+	if err != nil {
+		return "?"
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	val := map[string]float64{}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 2 {
+			if v, err := strconv.ParseFloat(f[1], 64); err == nil {
+				val[f[0]] = v
+			}
+		}
+	}
+	mib := func(k string) int { return int(val[k]) >> 20 }
+	return fmt.Sprintf("%d/%d/%d", mib("go_memstats_heap_alloc_bytes"), mib("go_memstats_heap_inuse_bytes"), mib("go_memstats_heap_idle_bytes")-mib("go_memstats_heap_released_bytes"))
+}
+
 // sqlAnswer is the JSON answer of POST /v1/sql.
 type sqlAnswer struct {
 	Rows      json.RawMessage `json:"rows"`

@@ -2,6 +2,7 @@ package crashtest
 
 import (
 	"math/rand/v2"
+	"os"
 	"syscall"
 	"testing"
 	"time"
@@ -25,6 +26,10 @@ func TestSoak(t *testing.T) {
 	total := envDuration(t, "TTQ_SOAK", 30*time.Second)
 	segment := envDuration(t, "TTQ_SOAK_RESTART", total/6)
 	const warmup = 2 * time.Second
+	queriers := 2
+	if os.Getenv("TTQ_SOAK_QUERIERS") != "" {
+		queriers = envInt(t, "TTQ_SOAK_QUERIERS", 2) % 100 // 100 means none
+	}
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d, %s with a restart every %s", seed, total, segment)
 	r := &crashRun{t: t, dir: t.TempDir(), m: newModel(seed), rng: rand.New(rand.NewPCG(seed, 1)), seed: seed}
@@ -37,12 +42,13 @@ func TestSoak(t *testing.T) {
 		memory
 	}
 	var samples []sample
+	var heap []string // the server's Go heap now and then, for the log
 	start := time.Now()
 	restarts := 0
 	for time.Since(start) < total && !t.Failed() {
 		r.cycleN++
 		procStart := time.Now()
-		cancel, wait := r.load(2)
+		cancel, wait := r.load(queriers)
 		end := time.Now().Add(segment)
 		if stop := start.Add(total); stop.Before(end) {
 			end = stop
@@ -54,6 +60,9 @@ func TestSoak(t *testing.T) {
 			}
 			if m, err := r.p.memory(); err == nil {
 				samples = append(samples, sample{time.Since(start), m})
+			}
+			if len(samples)%20 == 1 {
+				heap = append(heap, r.c.goHeap())
 			}
 		}
 		if restarts%2 == 0 {
@@ -101,6 +110,7 @@ func TestSoak(t *testing.T) {
 	file := func(m memory) int64 { return m.file }
 	t.Logf("RSS: first third %.0f MiB (anonymous %.0f, file-backed %.0f), last third %.0f MiB (%.0f, %.0f): %.2fx; peak %d MiB; %d samples",
 		first, avg(samples[:third], anon), avg(samples[:third], file), last, avg(samples[len(samples)-third:], anon), avg(samples[len(samples)-third:], file), last/first, peak>>10, len(samples))
+	t.Logf("Go heap of the server (live MiB / in use MiB / idle not yet returned MiB) every 5s: %v", heap)
 	if last > 1.5*first {
 		t.Errorf("RSS grew: last third %.0f MiB > 1.5 x first third %.0f MiB\n%v", last, first, samples)
 	}
