@@ -23,6 +23,18 @@ type Epoch struct {
 type keySet struct {
 	t    *catalog.Table
 	keys map[string][]types.Value // encoded key -> key values
+	// at holds, for keys whose every version in the epoch came from the
+	// change log, the version visible at the epoch's boundary (the last
+	// one applied with the largest ts): the row (nil: deleted) and its
+	// ts. Keys found by a scan are absent: their rows are read.
+	at map[string]logged
+}
+
+// logged is a version of a row known from the change log.
+type logged struct {
+	row []types.Value // nil: a delete
+	ts  int64
+	ok  bool // false: some version of the key in the epoch is not known
 }
 
 func (k *keySet) sorted() [][]types.Value {
@@ -67,7 +79,7 @@ func ChangedLogged(log *ChangeLog, store *mvcc.Store, tables []*catalog.Table, f
 		}
 		for _, v := range vs {
 			if v.TS <= to {
-				g.add(t, v.enc, v.Key, v.TS)
+				g.add(t, v.enc, v.Key, v.TS, nil, false)
 			}
 		}
 		if log != nil {

@@ -44,9 +44,11 @@ type tableLog struct {
 }
 
 type logEntry struct {
-	enc string // encoded key
-	key []types.Value
-	ts  int64
+	enc  string // encoded key
+	key  []types.Value
+	ts   int64
+	row  []types.Value // the upserted row; nil for a delete
+	full bool          // row is known (entries from Add, not from Seed)
 }
 
 // NewChangeLog returns an empty log: no table is complete in it yet.
@@ -71,7 +73,7 @@ func (l *ChangeLog) Add(cs []BaseChange) {
 			l.Clear()
 			return
 		}
-		tl.ents = append(tl.ents, logEntry{enc: string(mvcc.EncodeKey(nil, c.Table.ID, key)), key: key, ts: c.TS})
+		tl.ents = append(tl.ents, logEntry{enc: string(mvcc.EncodeKey(nil, c.Table.ID, key)), key: key, ts: c.TS, row: c.Row, full: true})
 		tl.minTS = min(tl.minTS, c.TS)
 		l.total++
 	}
@@ -171,7 +173,7 @@ func (l *ChangeLog) Changed(tables []*catalog.Table, from, to, epoch int64) (eps
 		tl := l.tables[t.ID]
 		for _, e := range tl.ents {
 			if e.ts > from && e.ts <= to {
-				g.add(t, e.enc, e.key, e.ts)
+				g.add(t, e.enc, e.key, e.ts, e.row, e.full)
 			}
 		}
 	}
@@ -191,7 +193,9 @@ type grouper struct {
 	epoch int64
 }
 
-func (g *grouper) add(t *catalog.Table, enc string, key []types.Value, ts int64) {
+// add records a version of key at ts; row and full are what the change
+// log knows of it (full: row is the version, nil for a delete).
+func (g *grouper) add(t *catalog.Table, enc string, key []types.Value, ts int64, row []types.Value, full bool) {
 	b := Ceil(ts, g.epoch)
 	ep := g.byB[b]
 	if ep == nil {
@@ -200,11 +204,20 @@ func (g *grouper) add(t *catalog.Table, enc string, key []types.Value, ts int64)
 	}
 	ks := ep.Keys[t.ID]
 	if ks == nil {
-		ks = &keySet{t: t, keys: map[string][]types.Value{}}
+		ks = &keySet{t: t, keys: map[string][]types.Value{}, at: map[string]logged{}}
 		ep.Keys[t.ID] = ks
 	}
 	if _, ok := ks.keys[enc]; !ok {
 		ks.keys[enc] = key
+		ks.at[enc] = logged{row: row, ts: ts, ok: full}
+		return
+	}
+	// Versions come in the order they were applied: a later one at the
+	// same ts replaced the earlier one.
+	if l := ks.at[enc]; l.ok && full && ts >= l.ts {
+		ks.at[enc] = logged{row: row, ts: ts, ok: true}
+	} else if !full {
+		ks.at[enc] = logged{}
 	}
 }
 

@@ -72,13 +72,16 @@ type row struct {
 func newRowSet(t *catalog.Table) *rowSet { return &rowSet{t: t, keys: map[string]int{}} }
 
 func (s *rowSet) add(vals []types.Value, ts int64) {
-	key := keyOf(vals, s.t.PK)
-	enc := string(mvcc.EncodeKey(nil, s.t.ID, key))
+	s.addEnc(string(mvcc.EncodeKey(nil, s.t.ID, keyOf(vals, s.t.PK))), vals, ts)
+}
+
+// addEnc is add with the row's encoded key already computed.
+func (s *rowSet) addEnc(enc string, vals []types.Value, ts int64) {
 	if _, ok := s.keys[enc]; ok {
 		return
 	}
 	s.keys[enc] = len(s.rows)
-	s.rows = append(s.rows, row{enc: enc, key: key, val: vals, ts: ts})
+	s.rows = append(s.rows, row{enc: enc, key: keyOf(vals, s.t.PK), val: vals, ts: ts})
 }
 
 func (s *rowSet) sort() {

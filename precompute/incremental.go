@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -176,6 +177,8 @@ func (m *Maintainer) buildIndexes(b int64) error {
 // index and joins its parent on a key column), the rows are not read.
 type versions struct {
 	keys     map[string][]types.Value
+	at       map[string]logged // the rows at b known from the change log
+	b        int64
 	old, new map[string][]types.Value // encoded key -> row (absent: no row)
 	keyOnly  bool
 }
@@ -211,7 +214,7 @@ func (m *Maintainer) readVersions(prev int64, ep *Epoch) (map[uint32]*versions, 
 	defer so.Close()
 	defer sb.Close()
 	for id, ks := range ep.Keys {
-		vs := &versions{keys: ks.keys}
+		vs := &versions{keys: ks.keys, at: ks.at, b: ep.B}
 		out[id] = vs
 		if rel := m.relOf(id); rel >= 0 && !m.needRows(rel) {
 			vs.keyOnly = true
@@ -224,7 +227,11 @@ func (m *Maintainer) readVersions(prev int64, ep *Epoch) (map[uint32]*versions, 
 			} else if ok {
 				vs.old[enc] = r
 			}
-			if r, _, ok, err := sb.Get(ks.t, key, nil); err != nil {
+			if l := ks.at[enc]; l.ok {
+				if l.row != nil {
+					vs.new[enc] = l.row
+				}
+			} else if r, _, ok, err := sb.Get(ks.t, key, nil); err != nil {
 				return nil, err
 			} else if ok {
 				vs.new[enc] = r
@@ -243,6 +250,15 @@ func (m *Maintainer) find(sn *mvcc.Snapshot, rel, col int, v types.Value, change
 	}
 	t := m.Def.Rels[rel].Table
 	if isWholeKey(t, col) {
+		if changed != nil && changed.b == sn.TS() {
+			// A changed row: its version at b is known from the log.
+			if l := changed.at[string(mvcc.EncodeKey(nil, t.ID, []types.Value{v}))]; l.ok {
+				if l.row != nil {
+					fn(l.row, l.ts)
+				}
+				return nil
+			}
+		}
 		r, ts, ok, err := sn.Get(t, []types.Value{v}, nil)
 		if ok {
 			fn(r, ts)
@@ -302,11 +318,6 @@ func (m *Maintainer) rootsOf(sn *mvcc.Snapshot, rel int, row []types.Value, root
 	if v.IsNull() {
 		return nil
 	}
-	memo := strconv.Itoa(rel) + "/" + encValue(v)
-	if seen[memo] {
-		return nil
-	}
-	seen[memo] = true
 	if e.Other == 0 {
 		// The walk ends at the root table: its keys are enough. A root
 		// key that does not exist at sn is harmless (it has no rows, and
@@ -317,12 +328,17 @@ func (m *Maintainer) rootsOf(sn *mvcc.Snapshot, rel int, row []types.Value, root
 			return nil
 		}
 		if needsIndex(up, e.OtherCol) && sn.TS() == m.inc.built {
-			for _, key := range m.inc.indexes[ColRef{0, e.OtherCol}].rows[encValue(v)] {
-				roots.add(keyRow(up, key), 0)
+			for enc, key := range m.inc.indexes[ColRef{0, e.OtherCol}].rows[encValue(v)] {
+				roots.addEnc(enc, keyRow(up, key), 0)
 			}
 			return nil
 		}
 	}
+	memo := strconv.Itoa(rel) + "/" + encValue(v)
+	if seen[memo] {
+		return nil
+	}
+	seen[memo] = true
 	var ups [][]types.Value
 	if err := m.find(sn, e.Other, e.OtherCol, v, nil, func(r []types.Value, _ int64) { ups = append(ups, r) }); err != nil {
 		return err
@@ -353,7 +369,7 @@ func (m *Maintainer) restrict(sn *mvcc.Snapshot, roots *rowSet, vs map[uint32]*v
 				return err
 			}
 			if ok {
-				*out = append(*out, found{row, ts})
+				*out = append(*out, newFound(root, row, ts))
 			}
 		}
 		return nil
@@ -382,7 +398,7 @@ func (m *Maintainer) restrict(sn *mvcc.Snapshot, roots *rowSet, vs map[uint32]*v
 		sort.Strings(encs)
 		prefix := !isWholeKey(rel.Table, e.Col) && !needsIndex(rel.Table, e.Col)
 		parts, err := parallel(len(encs), func(lo, hi int, out *[]found) error {
-			add := func(row []types.Value, ts int64) { *out = append(*out, found{row, ts}) }
+			add := func(row []types.Value, ts int64) { *out = append(*out, newFound(rel.Table, row, ts)) }
 			if prefix {
 				sk := newSeeker(m.Store, rel.Table, ts)
 				defer sk.close()
@@ -415,16 +431,27 @@ func (m *Maintainer) restrict(sn *mvcc.Snapshot, roots *rowSet, vs map[uint32]*v
 	return only, nil
 }
 
-// found is a row read, with the commit time of its version.
+// found is a row read, with the commit time of its version and its
+// encoded key (computed by the reading worker).
 type found struct {
 	row []types.Value
 	ts  int64
+	enc string
+}
+
+func newFound(t *catalog.Table, row []types.Value, ts int64) found {
+	return found{row: row, ts: ts, enc: string(mvcc.EncodeKey(nil, t.ID, keyOf(row, t.PK)))}
 }
 
 func addAll(s *rowSet, parts [][]found) {
+	n := len(s.rows)
+	for _, p := range parts {
+		n += len(p)
+	}
+	s.rows = slices.Grow(s.rows, n-len(s.rows))
 	for _, p := range parts {
 		for _, f := range p {
-			s.add(f.row, f.ts)
+			s.addEnc(f.enc, f.row, f.ts)
 		}
 	}
 }
