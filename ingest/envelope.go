@@ -103,7 +103,7 @@ func Decode(line []byte, cat *catalog.Catalog) (Update, *RejectError) {
 	if !utf8.Valid(line) {
 		return Update{}, reject(ReasonInvalidJSON, "", "", "not valid UTF-8")
 	}
-	if err := json.Unmarshal(line, &env); err != nil {
+	if err := json.Unmarshal(padded(line), &env); err != nil {
 		return Update{}, reject(ReasonInvalidJSON, "", "", "not a JSON object: %v", oneLine(err))
 	}
 	src, ok := jsonString(env.Source)
@@ -212,14 +212,34 @@ func oneLine(err error) string {
 }
 
 func jsonString(raw json.RawMessage) (string, bool) {
-	if len(raw) == 0 || raw[0] != '"' {
+	if len(raw) < 2 || raw[0] != '"' {
 		return "", false
 	}
+	if bytes.IndexByte(raw, '\\') < 0 {
+		// A raw value the decoder already validated: without escapes, the
+		// string is the bytes between the quotes.
+		return string(raw[1 : len(raw)-1]), true
+	}
 	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
+	if err := json.Unmarshal(padded(raw), &s); err != nil {
 		return "", false
 	}
 	return s, true
+}
+
+// padded returns b followed by a few spaces. goccy/go-json computes
+// pointers past the end of its input when the input ends inside a string
+// escape (goccy/go-json issues 575 and 577): a fatal checkptr error under
+// -race, a read past the buffer otherwise. Trailing whitespace, which JSON
+// ignores, keeps every escape inside the buffer.
+func padded(b []byte) []byte {
+	const pad = 8
+	out := make([]byte, len(b)+pad)
+	copy(out, b)
+	for i := len(b); i < len(out); i++ {
+		out[i] = ' '
+	}
+	return out
 }
 
 // decodeTime reads a time literal: a JSON integer of microseconds, or a
