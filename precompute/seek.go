@@ -1,8 +1,6 @@
 package precompute
 
 import (
-	"bytes"
-
 	"github.com/dgraph-io/badger/v4"
 
 	"ttq/catalog"
@@ -15,16 +13,11 @@ import (
 // iterator per prefix (Snapshot.Scan) costs far more than a Seek when an
 // epoch reads thousands of prefixes.
 type seeker struct {
-	t    *catalog.Table
-	txn  *badger.Txn
-	it   *badger.Iterator
-	kb   []byte // the current prefix
-	prev []byte // the previous one
-	used bool   // the iterator is positioned after an earlier prefix
+	t   *catalog.Table
+	txn *badger.Txn
+	it  *badger.Iterator
+	kb  []byte
 }
-
-// nextBeforeSeek is how many keys scan steps over before it seeks.
-const nextBeforeSeek = 4
 
 func newSeeker(store *mvcc.Store, t *catalog.Table, ts int64) *seeker {
 	v := mvcc.Version(ts)
@@ -39,29 +32,8 @@ func newSeeker(store *mvcc.Store, t *catalog.Table, ts int64) *seeker {
 // scan calls fn with every row (and the commit time of its version) whose
 // key starts with prefix, in key order.
 func (s *seeker) scan(prefix []types.Value, fn func(row []types.Value, ts int64)) error {
-	s.prev, s.kb = s.kb, mvcc.EncodeKey(s.prev[:0], s.t.ID, prefix)
-	// Prefixes usually come in key order and close together: a few Next
-	// calls are cheaper than a Seek (which repositions every level). The
-	// iterator then stands on the first key after the previous prefix's
-	// rows, so stepping is only right when this prefix sorts after it.
-	seek := true
-	if s.used && bytes.Compare(s.kb, s.prev) > 0 && !bytes.HasPrefix(s.kb, s.prev) {
-		for i := 0; i < nextBeforeSeek && s.it.Valid(); i++ {
-			if bytes.Compare(s.it.Item().Key(), s.kb) >= 0 {
-				seek = false
-				break
-			}
-			s.it.Next()
-		}
-		if !s.it.Valid() {
-			seek = true
-		}
-	}
-	s.used = true
-	if seek {
-		s.it.Seek(s.kb)
-	}
-	for ; s.it.ValidForPrefix(s.kb); s.it.Next() {
+	s.kb = mvcc.EncodeKey(s.kb[:0], s.t.ID, prefix)
+	for s.it.Seek(s.kb); s.it.ValidForPrefix(s.kb); s.it.Next() {
 		item := s.it.Item()
 		var row []types.Value
 		err := item.Value(func(b []byte) error {
