@@ -11,9 +11,9 @@ type Class struct {
 	// DROP, ALTER), "write" (INSERT, UPDATE, DELETE, REPLACE) or "other",
 	// for the first statement.
 	Kind string
-	// ReadOnly is false for statements that change the catalog or data
-	// (ddl, write). Parse dispatches on the same first token, so a
-	// statement classed read-only can never run as DDL.
+	// ReadOnly is true only for statements known to read (select, meta);
+	// Parse dispatches on the same first token, so a statement classed
+	// read-only can never run as DDL. An empty text reads nothing.
 	ReadOnly bool
 }
 
@@ -24,7 +24,7 @@ func Classify(sql string) (Class, error) {
 	if err != nil {
 		return Class{}, err
 	}
-	c := Class{Kind: "other", ReadOnly: true}
+	c := Class{Kind: "other"}
 	inStmt := false
 	for _, t := range toks {
 		if t.typ == ';' {
@@ -41,9 +41,9 @@ func Classify(sql string) (Class, error) {
 		}
 		switch t.typ {
 		case sqlparser.SELECT, '(':
-			c.Kind = "select"
+			c.Kind, c.ReadOnly = "select", true
 		case sqlparser.SHOW, sqlparser.DESCRIBE, sqlparser.DESC, sqlparser.EXPLAIN:
-			c.Kind = "meta"
+			c.Kind, c.ReadOnly = "meta", true
 		case sqlparser.CREATE, sqlparser.DROP, sqlparser.ALTER:
 			c.Kind, c.ReadOnly = "ddl", false
 		case sqlparser.INSERT, sqlparser.UPDATE, sqlparser.DELETE, sqlparser.REPLACE:
