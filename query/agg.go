@@ -260,6 +260,9 @@ func (n *aggNode) open(x *execCtx) (rowIter, error) {
 		}
 		gi, ok := index[string(kb)]
 		if !ok {
+			if err := x.hold(); err != nil {
+				return nil, err
+			}
 			gi = len(groups)
 			index[string(kb)] = gi
 			groups = append(groups, &group{keys: keys, states: make([]aggState, len(n.b.aggs))})

@@ -24,6 +24,10 @@ var (
 	ErrBadTime = errors.New("query: bad time clause")
 	// ErrTooManyRows is returned when a result exceeds Options.MaxRows.
 	ErrTooManyRows = errors.New("query: result too large")
+	// ErrTooMuchHeld is returned when sorting, grouping, DISTINCT or a
+	// hash join's build side would hold more rows than
+	// Options.MaxHeldRows: the query's memory bound.
+	ErrTooMuchHeld = errors.New("query: too many rows held in memory")
 	// ErrInternal is returned when the executor hit a bug; the message says where.
 	ErrInternal = errors.New("query: internal error")
 )

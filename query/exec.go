@@ -3,6 +3,7 @@ package query
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"math"
 	"sort"
 
@@ -32,6 +33,19 @@ type execCtx struct {
 	ctx   context.Context
 	env   Env
 	snaps map[int64]mvcc.Reader
+
+	held, maxHeld int64 // rows held by sorts, groups, DISTINCT and hash builds
+}
+
+// hold counts one more row kept in memory by an operator and fails once
+// the statement holds more than its bound.
+func (x *execCtx) hold() error {
+	x.held++
+	if x.maxHeld > 0 && x.held > x.maxHeld {
+		return fmt.Errorf("%w: more than %d rows held for sorting, grouping, DISTINCT or a join; add a WHERE that narrows the input or a LIMIT",
+			ErrTooMuchHeld, x.maxHeld)
+	}
+	return nil
 }
 
 func (x *execCtx) snapshot(ts int64) mvcc.Reader {
@@ -232,6 +246,9 @@ func (n *sortNode) open(x *execCtx) (rowIter, error) {
 	var rows [][]types.Value
 	for it.Next() {
 		rows = append(rows, it.Row())
+		if err := x.hold(); err != nil {
+			return nil, err
+		}
 		if len(rows)%4096 == 0 {
 			if err := x.ctx.Err(); err != nil {
 				return nil, err
@@ -283,7 +300,7 @@ func (n *distinctNode) open(x *execCtx) (rowIter, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &distinctIter{in: it, n: n.n, seen: map[string]bool{}}, nil
+	return &distinctIter{in: it, x: x, n: n.n, seen: map[string]bool{}}, nil
 }
 
 func (n *distinctNode) explain(e *explainer, depth int) {
@@ -293,9 +310,11 @@ func (n *distinctNode) explain(e *explainer, depth int) {
 
 type distinctIter struct {
 	in   rowIter
+	x    *execCtx
 	n    int
 	seen map[string]bool
 	kb   []byte
+	err  error
 }
 
 func (d *distinctIter) Next() bool {
@@ -305,6 +324,9 @@ func (d *distinctIter) Next() bool {
 			d.kb = appendKey(d.kb, v)
 		}
 		if !d.seen[string(d.kb)] {
+			if d.err = d.x.hold(); d.err != nil {
+				return false
+			}
 			d.seen[string(d.kb)] = true
 			return true
 		}
@@ -312,7 +334,12 @@ func (d *distinctIter) Next() bool {
 	return false
 }
 func (d *distinctIter) Row() []types.Value { return d.in.Row() }
-func (d *distinctIter) Err() error         { return d.in.Err() }
+func (d *distinctIter) Err() error {
+	if d.err != nil {
+		return d.err
+	}
+	return d.in.Err()
+}
 func (d *distinctIter) Close()             { d.in.Close() }
 
 // limitNode skips offset rows and passes at most count (count < 0: all).

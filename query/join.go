@@ -72,6 +72,10 @@ func (n *joinNode) open(x *execCtx) (rowIter, error) {
 	build:
 		for rit.Next() {
 			row := rit.Row()
+			if err := x.hold(); err != nil {
+				rit.Close()
+				return nil, err
+			}
 			if n.kind == joinNested {
 				all = append(all, row)
 				continue

@@ -50,6 +50,10 @@ type Options struct {
 	MaxRows int64
 	// BatchSize is the number of rows per Arrow record batch; default 1024.
 	BatchSize int
+	// MaxHeldRows bounds the rows a statement holds in memory at once in
+	// sorts, groups, DISTINCT sets and hash-join build sides together;
+	// 0 is unlimited. Exceeding it is ErrTooMuchHeld.
+	MaxHeldRows int64
 }
 
 // Run executes s at the times its clauses (or the global watermark) name.
@@ -63,7 +67,7 @@ func Run(ctx context.Context, env Env, s *Select, opts Options) (res *Result, er
 	if err != nil {
 		return nil, err
 	}
-	x := &execCtx{ctx: ctx, env: env, snaps: map[int64]mvcc.Reader{}}
+	x := &execCtx{ctx: ctx, env: env, snaps: map[int64]mvcc.Reader{}, maxHeld: opts.MaxHeldRows}
 	defer x.close()
 	it, err := pl.root.open(x)
 	if err != nil {

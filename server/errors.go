@@ -53,6 +53,7 @@ var errorKinds = []errorKind{
 	{engine.ErrBeforeHorizon, http.StatusUnprocessableEntity, "before_horizon"},
 	{engine.ErrClosed, http.StatusServiceUnavailable, "shutting_down"},
 	{query.ErrTooManyRows, http.StatusRequestEntityTooLarge, "result_too_large"},
+	{query.ErrTooMuchHeld, http.StatusRequestEntityTooLarge, "query_too_large"},
 	{query.ErrSyntax, http.StatusBadRequest, "syntax_error"},
 	{query.ErrUnknownTable, http.StatusNotFound, "unknown_table"},
 	{catalog.ErrUnknownTable, http.StatusNotFound, "unknown_table"},

@@ -51,6 +51,10 @@ type Config struct {
 	MaxResultRows int64
 	// MaxResultBytes bounds the encoded body of one result (default 256 MiB).
 	MaxResultBytes int64
+	// MaxHeldRows bounds the rows one statement may hold in memory for
+	// sorting, grouping, DISTINCT and hash joins (default 5,000,000):
+	// the per-query memory limit.
+	MaxHeldRows int64
 	// MaxConcurrentQueries is how many statements run at once (default
 	// 2*GOMAXPROCS); more wait up to QueueTimeout for a slot, then get 429.
 	MaxConcurrentQueries int
@@ -109,6 +113,7 @@ const (
 	DefaultQueryTimeout   = 30 * time.Second
 	DefaultMaxResultRows  = 1_000_000
 	DefaultMaxResultBytes = 256 << 20
+	DefaultMaxHeldRows    = 5_000_000
 	DefaultQueueTimeout   = time.Second
 
 	DefaultMaxConcurrentIngest = 4
@@ -134,6 +139,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxResultBytes <= 0 {
 		c.MaxResultBytes = DefaultMaxResultBytes
+	}
+	if c.MaxHeldRows <= 0 {
+		c.MaxHeldRows = DefaultMaxHeldRows
 	}
 	if c.MaxConcurrentQueries <= 0 {
 		c.MaxConcurrentQueries = 2 * runtime.GOMAXPROCS(0)

@@ -317,7 +317,7 @@ func (s *Server) runOnce(ctx context.Context, stmt, format string) (*bytes.Buffe
 	if s.beforeExec != nil {
 		s.beforeExec(ctx)
 	}
-	res, err := s.e.Exec(ctx, stmt, query.Options{MaxRows: s.cfg.MaxResultRows})
+	res, err := s.e.Exec(ctx, stmt, query.Options{MaxRows: s.cfg.MaxResultRows, MaxHeldRows: s.cfg.MaxHeldRows})
 	if cerr := ctx.Err(); cerr != nil {
 		if res != nil {
 			res.Release()
