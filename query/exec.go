@@ -340,7 +340,7 @@ func (d *distinctIter) Err() error {
 	}
 	return d.in.Err()
 }
-func (d *distinctIter) Close()             { d.in.Close() }
+func (d *distinctIter) Close() { d.in.Close() }
 
 // limitNode skips offset rows and passes at most count (count < 0: all).
 type limitNode struct {
