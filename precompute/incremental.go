@@ -546,41 +546,52 @@ func (m *Maintainer) stepIncremental(ctx context.Context, prev int64, ep *Epoch,
 	return m.recomputeGroups(ctx, prev, ep.B, sb, roots, vs, st)
 }
 
-// rootChunk is how many roots are recomputed together: the view rows of
-// different roots are independent, so the roots are processed in chunks
-// and the writes of one chunk overlap the reads of the next (and memory
-// stays bounded by the chunk).
+// rootChunk bounds how many roots are recomputed together: the view rows
+// of different roots are independent, so the roots are processed in
+// chunks, one per core at a time, and each chunk's write overlaps the
+// others' reads (memory stays bounded by the chunks in flight).
 const rootChunk = 4096
 
 func (m *Maintainer) recomputeRoots(ctx context.Context, prev, b int64, sb *mvcc.Snapshot, roots *rowSet, vs map[uint32]*versions, st *Stat) error {
-	var flushing chan error // the previous chunk's write
-	wait := func() error {
-		if flushing == nil {
-			return nil
-		}
-		err := <-flushing
-		flushing = nil
-		return err
+	n := len(roots.rows)
+	if n == 0 {
+		return nil
 	}
-	for lo := 0; lo < len(roots.rows); lo += rootChunk {
-		chunk := &rowSet{t: roots.t, rows: roots.rows[lo:min(lo+rootChunk, len(roots.rows))]}
-		batch, n, recomputed, err := m.recomputeChunk(ctx, prev, b, sb, chunk, vs)
-		if err != nil {
-			_ = wait()
-			return err
-		}
-		if err := wait(); err != nil {
-			batch.Cancel()
-			return err
-		}
-		st.Recomputed += recomputed
-		st.Changed += n
-		if n > 0 {
-			flushing = make(chan error, 1)
-			go func() { flushing <- batch.Flush() }()
-		}
+	w := runtime.GOMAXPROCS(0)
+	chunks := (n + rootChunk - 1) / rootChunk
+	if n >= minParallel {
+		chunks = (chunks + w - 1) / w * w
 	}
-	return wait()
+	size := (n + chunks - 1) / chunks
+	var (
+		mu   sync.Mutex
+		errs []error
+		wg   sync.WaitGroup
+		sem  = make(chan struct{}, w)
+	)
+	for lo := 0; lo < n; lo += size {
+		chunk := &rowSet{t: roots.t, rows: roots.rows[lo:min(lo+size, n)]}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			batch, changed, recomputed, err := m.recomputeChunk(ctx, prev, b, sb, chunk, vs)
+			<-sem
+			if err == nil && changed > 0 {
+				err = batch.Flush()
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+				return
+			}
+			st.Recomputed += recomputed
+			st.Changed += changed
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // recomputeChunk recomputes the view rows of roots at b and returns the
