@@ -107,7 +107,17 @@ func serveCommand() *cli.Command {
 			}
 			var kd *kafka.Daemon
 			if brokers := cmd.String("kafka-brokers"); brokers != "" {
-				kd, err = kafka.New(e, kafka.Config{Brokers: strings.Split(brokers, ","), Group: cmd.String("kafka-group"), Logger: cfg.Logger})
+				kcfg := kafka.Config{Brokers: strings.Split(brokers, ","), Group: cmd.String("kafka-group"), Logger: cfg.Logger}
+				if cfg.DiskFree != nil && cfg.MinFreeDisk > 0 {
+					diskFree, minFree := cfg.DiskFree, cfg.MinFreeDisk
+					kcfg.Guard = func() error {
+						if free, err := diskFree(); err == nil && free < minFree {
+							return fmt.Errorf("only %d MiB free on the data directory's disk (--min-free-disk %d MiB)", free>>20, minFree>>20)
+						}
+						return nil
+					}
+				}
+				kd, err = kafka.New(e, kcfg)
 				if err != nil {
 					ln.Close()
 					e.Close()

@@ -47,6 +47,11 @@ type Config struct {
 	BackoffMin, BackoffMax time.Duration
 	// Logger receives the daemon's log; nil discards it.
 	Logger *slog.Logger
+	// Guard, when set, runs before each commit; an error skips the commit
+	// and the session retries with backoff from the stored offsets (the
+	// server's free-disk check: a full disk pauses Kafka ingest, as it
+	// refuses HTTP ingest, while reads go on).
+	Guard func() error
 }
 
 func (c *Config) defaults() {
@@ -288,6 +293,11 @@ func (s *session) apply(msgs []kafkago.Message) error {
 	positions := make([]engine.Position, 0, len(order))
 	for _, st := range order {
 		positions = append(positions, engine.Position{Stream: st, Next: pos[st]})
+	}
+	if g := s.d.cfg.Guard; g != nil {
+		if err := g(); err != nil {
+			return fmt.Errorf("kafka: not applying %d messages: %w", len(msgs), err)
+		}
 	}
 	counts, _, err := s.d.e.Apply(s.ctx, recs, positions...)
 	if err != nil {
