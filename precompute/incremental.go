@@ -47,7 +47,25 @@ import (
 type index struct {
 	t    *catalog.Table
 	col  int
-	rows map[string]map[string][]types.Value // encoded value -> encoded key -> key
+	rows map[string]ixSet // encoded value -> the rows holding it
+}
+
+// ixSet is the keys of the rows holding one value: the first inline (most
+// values of a join column are held by one row), the others in a map.
+type ixSet struct {
+	enc  string // encoded key
+	key  []types.Value
+	more map[string][]types.Value // encoded key -> key
+}
+
+// each calls fn with every key of the set.
+func (s ixSet) each(fn func(enc string, key []types.Value)) {
+	if s.key != nil {
+		fn(s.enc, s.key)
+	}
+	for enc, key := range s.more {
+		fn(enc, key)
+	}
 }
 
 func encValue(v types.Value) string { return string(mvcc.EncodeKey(nil, 0, []types.Value{v})) }
@@ -58,13 +76,21 @@ func (ix *index) add(row []types.Value) {
 		return
 	}
 	ev := encValue(v)
-	m := ix.rows[ev]
-	if m == nil {
-		m = map[string][]types.Value{}
-		ix.rows[ev] = m
-	}
 	key := keyOf(row, ix.t.PK)
-	m[string(mvcc.EncodeKey(nil, ix.t.ID, key))] = key
+	enc := string(mvcc.EncodeKey(nil, ix.t.ID, key))
+	s, ok := ix.rows[ev]
+	switch {
+	case !ok || s.key == nil && len(s.more) == 0:
+		s = ixSet{enc: enc, key: key}
+	case s.enc == enc:
+		s.key = key
+	default:
+		if s.more == nil {
+			s.more = map[string][]types.Value{}
+		}
+		s.more[enc] = key
+	}
+	ix.rows[ev] = s
 }
 
 func (ix *index) remove(row []types.Value) {
@@ -73,11 +99,26 @@ func (ix *index) remove(row []types.Value) {
 		return
 	}
 	ev := encValue(v)
-	key := keyOf(row, ix.t.PK)
-	delete(ix.rows[ev], string(mvcc.EncodeKey(nil, ix.t.ID, key)))
-	if len(ix.rows[ev]) == 0 {
-		delete(ix.rows, ev)
+	s, ok := ix.rows[ev]
+	if !ok {
+		return
 	}
+	enc := string(mvcc.EncodeKey(nil, ix.t.ID, keyOf(row, ix.t.PK)))
+	if s.key != nil && s.enc == enc {
+		s.enc, s.key = "", nil
+		for e, k := range s.more { // promote another row
+			s.enc, s.key = e, k
+			delete(s.more, e)
+			break
+		}
+	} else {
+		delete(s.more, enc)
+	}
+	if s.key == nil && len(s.more) == 0 {
+		delete(ix.rows, ev)
+		return
+	}
+	ix.rows[ev] = s
 }
 
 // incremental is the per-maintainer state of incremental maintenance.
@@ -141,7 +182,7 @@ func (m *Maintainer) buildIndexes(b int64) error {
 		if !needsIndex(t, l.Col) {
 			continue
 		}
-		ix := &index{t: t, col: l.Col, rows: map[string]map[string][]types.Value{}}
+		ix := &index{t: t, col: l.Col, rows: map[string]ixSet{}}
 		it := sn.Scan(t, nil)
 		for it.Next() {
 			ix.add(it.Row())
@@ -290,10 +331,14 @@ func (m *Maintainer) find(sn *mvcc.Snapshot, rel, col int, v types.Value, change
 		}
 		return nil
 	}
-	for enc, key := range ix.rows[encValue(v)] {
-		if err := get(enc, key); err != nil {
-			return err
+	var err error
+	ix.rows[encValue(v)].each(func(enc string, key []types.Value) {
+		if err == nil {
+			err = get(enc, key)
 		}
+	})
+	if err != nil {
+		return err
 	}
 	if changed != nil && sn.TS() != m.inc.built {
 		for enc, key := range changed.keys {
@@ -328,9 +373,9 @@ func (m *Maintainer) rootsOf(sn *mvcc.Snapshot, rel int, row []types.Value, root
 			return nil
 		}
 		if needsIndex(up, e.OtherCol) && sn.TS() == m.inc.built {
-			for enc, key := range m.inc.indexes[ColRef{0, e.OtherCol}].rows[encValue(v)] {
+			m.inc.indexes[ColRef{0, e.OtherCol}].rows[encValue(v)].each(func(enc string, key []types.Value) {
 				roots.addEnc(enc, keyRow(up, key), 0)
-			}
+			})
 			return nil
 		}
 	}
