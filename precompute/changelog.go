@@ -17,8 +17,11 @@ type BaseChange struct {
 	TS    int64
 }
 
-// DefaultLogCap bounds the versions a ChangeLog holds.
-const DefaultLogCap = 2 << 20
+// DefaultLogCap bounds the versions a ChangeLog holds (each costs about
+// 100 bytes plus its row, which the log keeps so the epoch need not read
+// it back): beyond it the log is dropped and epochs scan the store until
+// it is seeded again.
+const DefaultLogCap = 1 << 20
 
 // ChangeLog remembers, in memory, the base versions the writer committed,
 // so that an epoch's changed keys are found without scanning the store

@@ -2,7 +2,9 @@ package precompute
 
 import (
 	"fmt"
+	"slices"
 	"sort"
+	"strings"
 
 	"ttq/catalog"
 	"ttq/mvcc"
@@ -85,7 +87,7 @@ func (s *rowSet) addEnc(enc string, vals []types.Value, ts int64) {
 }
 
 func (s *rowSet) sort() {
-	sort.Slice(s.rows, func(i, j int) bool { return s.rows[i].enc < s.rows[j].enc })
+	slices.SortFunc(s.rows, func(a, b row) int { return strings.Compare(a.enc, b.enc) })
 	for i, r := range s.rows {
 		s.keys[r.enc] = i
 	}
