@@ -10,6 +10,7 @@ import (
 	"runtime/pprof"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -235,6 +236,8 @@ type replay struct {
 	rows   map[string]string
 	epochs int
 	last   int64
+	// reached mirrors last for another goroutine watching a follower.
+	reached atomic.Int64
 }
 
 func (r *replay) apply(c precompute.Change) error {
@@ -259,6 +262,7 @@ func (r *replay) apply(c precompute.Change) error {
 			r.t.Fatalf("%s: progress went from %d to %d", r.view, r.last, c.Epoch)
 		}
 		r.last = c.Epoch
+		defer r.reached.Store(c.Epoch)
 		want, err := csvRows(r.t, r.e, fmt.Sprintf("SELECT * FROM %s AS OF %d", r.view, c.Epoch))
 		if err != nil {
 			r.t.Fatal(err)
@@ -291,13 +295,14 @@ func TestChangeFeedReplaysView(t *testing.T) {
 	// Follow one view while the stream loads.
 	ctx, cancel := context.WithCancel(context.Background())
 	followed := &replay{t: t, e: e, view: "vthree", rows: map[string]string{}, last: -1 << 62}
+	followed.reached.Store(-1 << 62)
 	done := make(chan error, 1)
 	go func() {
 		done <- precompute.Changes(ctx, e, "vthree", -1<<62, precompute.Follow, followed.apply)
 	}()
 	loadInto(t, e, lines)
 	final, _ := e.ViewProgress("vthree")
-	for followed.last < final {
+	for followed.reached.Load() < final {
 		select {
 		case err := <-done:
 			t.Fatalf("follow ended early: %v", err)
