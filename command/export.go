@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 
 	"github.com/urfave/cli/v3"
 
@@ -13,6 +14,10 @@ import (
 	"ttq/query"
 	"ttq/types"
 )
+
+// exportMemoryLimit is the soft memory limit of `ttq export` unless
+// GOMEMLIMIT says otherwise.
+const exportMemoryLimit = 1 << 30
 
 func exportCommand() *cli.Command {
 	return &cli.Command{
@@ -27,6 +32,12 @@ func exportCommand() *cli.Command {
 			&cli.StringFlag{Name: "out", Usage: "output file (- for standard output)", Required: true},
 		}, serverFlags()...),
 		Action: func(ctx context.Context, cmd *cli.Command) error {
+			if os.Getenv("GOMEMLIMIT") == "" {
+				// An export streams: its live heap is Badger's block cache
+				// and one batch. A soft limit keeps the garbage of millions
+				// of decoded rows from growing the process far beyond that.
+				debug.SetMemoryLimit(exportMemoryLimit)
+			}
 			table, sql := cmd.Args().First(), cmd.String("e")
 			if (table == "") == (sql == "") {
 				return fmt.Errorf("export: give a TABLE or -e \"SELECT ...\", not both")
