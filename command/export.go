@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
 	"os"
 	"runtime/debug"
 
@@ -62,7 +64,11 @@ func exportCommand() *cli.Command {
 			defer b.Close()
 			asOf := cmd.String("as-of")
 			var rows int64
-			if emb, ok := b.(embedded); ok && table != "" {
+			if rb, ok := b.(*remote); ok {
+				// The server writes the file; it streams a table.
+				err = remoteExport(ctx, rb, table, sql, asOf, cmd.String("format"), out)
+				rows = -1
+			} else if emb, ok := b.(embedded); ok && table != "" {
 				rows, err = exportTable(ctx, emb.e, table, asOf, cmd.String("format"), out)
 			} else {
 				if sql == "" {
@@ -78,7 +84,9 @@ func exportCommand() *cli.Command {
 					return fmt.Errorf("export: %w", err)
 				}
 			}
-			fmt.Fprintf(cmd.Root().ErrWriter, "exported %d rows\n", rows)
+			if rows >= 0 {
+				fmt.Fprintf(cmd.Root().ErrWriter, "exported %d rows\n", rows)
+			}
 			return nil
 		},
 	}
@@ -130,4 +138,36 @@ func exportQuery(ctx context.Context, b backend, sql, asOf, format string, out i
 		return 0, err
 	}
 	return w.Rows(), w.Close()
+}
+
+// remoteExport asks the server for the file (GET /v1/export) and copies it.
+func remoteExport(ctx context.Context, r *remote, table, sql, asOf, format string, out io.Writer) error {
+	q := url.Values{"format": {format}}
+	if table != "" {
+		q.Set("table", table)
+	} else {
+		q.Set("sql", sql)
+	}
+	if asOf != "" {
+		q.Set("as_of", asOf)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.base+"/v1/export?"+q.Encode(), nil)
+	if err != nil {
+		return err
+	}
+	if r.token != "" {
+		req.Header.Set("Authorization", "Bearer "+r.token)
+	}
+	resp, err := r.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("server %s: %w", r.base, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return readRemoteError(resp)
+	}
+	if _, err := io.Copy(out, resp.Body); err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	return nil
 }

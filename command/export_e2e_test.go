@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -71,6 +72,24 @@ func TestExportRoundTrip(t *testing.T) {
 			}
 		}
 	}
+	// The same files over HTTP (GET /v1/export), read back the same way.
+	srv := startServe(t, nil, "--data", data)
+	for _, format := range export.Formats {
+		for _, how := range [][]string{{"items"}, {"-e", "SELECT * FROM items ORDER BY id, part"}} {
+			out := filepath.Join(dir, "remote-"+format+how[0])
+			args := append([]string{"export", "--server", srv.url, "--as-of", asOf, "--format", format, "--out", out}, how...)
+			if r := runTTQ(t, "", args...); r.code != 0 {
+				t.Fatalf("over the server, %s %v: %s", format, how, r.stderr)
+			}
+			if got := readExport(t, format, out); strings.Join(flatten(got), "|") != strings.Join(flatten(want), "|") {
+				t.Fatalf("over the server, %s %v: export differs from the query answer", format, how)
+			}
+		}
+	}
+	if r := runTTQ(t, "", "export", "--server", srv.url, "--as-of", "1800000002000000", "--format", "csv", "--out", filepath.Join(dir, "y"), "items"); r.code == 0 || !strings.Contains(r.stderr, "not sealed") {
+		t.Fatalf("unsealed export over the server: %d %s", r.code, r.stderr)
+	}
+	srv.stop(syscall.SIGTERM)
 	// Exporting an unsealed time fails like a query does.
 	if r := runTTQ(t, "", "export", "--data", data, "--as-of", "1800000002000000", "--format", "csv", "--out", filepath.Join(dir, "x"), "items"); r.code == 0 || !strings.Contains(r.stderr, "not sealed") {
 		t.Fatalf("unsealed export: %d %s", r.code, r.stderr)

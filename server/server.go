@@ -349,6 +349,7 @@ func (s *Server) routes() http.Handler {
 		"/healthz":       {methods: map[string]http.HandlerFunc{http.MethodGet: s.handleHealthz}},
 		"/readyz":        {methods: map[string]http.HandlerFunc{http.MethodGet: s.handleReadyz}},
 		"/metrics":       {methods: map[string]http.HandlerFunc{http.MethodGet: s.metrics.handler().ServeHTTP}},
+		"/v1/export":     {methods: map[string]http.HandlerFunc{http.MethodGet: s.handleExport}, need: roleRead},
 		// GET /v1/views/{name}/changes: a view's change feed.
 		viewChangesRoute: {methods: map[string]http.HandlerFunc{http.MethodGet: s.handleViewChanges}, need: roleRead},
 	}
@@ -368,7 +369,7 @@ func (s *Server) routes() http.Handler {
 					return
 				}
 			}
-			writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no route %s (routes: POST /v1/sql, POST /v1/ingest, GET /v1/watermarks, GET /v1/views/NAME/changes, GET /healthz, GET /readyz, GET /metrics)", r.URL.Path))
+			writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no route %s (routes: POST /v1/sql, POST /v1/ingest, GET /v1/watermarks, GET /v1/views/NAME/changes, GET /v1/export, GET /healthz, GET /readyz, GET /metrics)", r.URL.Path))
 			return
 		}
 		if rt.need != roleNone {
