@@ -10,6 +10,7 @@ import (
 	"ttq/catalog"
 	"ttq/ingest"
 	"ttq/mvcc"
+	"ttq/precompute"
 	"ttq/query"
 	"ttq/timeline"
 	"ttq/types"
@@ -443,6 +444,9 @@ func strOrNull(s string) types.Value {
 func (e *Engine) epochRows() [][]types.Value { return e.epochStats() }
 
 func (e *Engine) explain(ctx context.Context, s *query.Explain) (*query.Result, error) {
+	if s.View != "" {
+		return e.explainView(s.View)
+	}
 	x := e.env()
 	defer x.release()
 	if !s.Timestamp {
@@ -489,4 +493,23 @@ func (e *Engine) explain(ctx context.Context, s *query.Explain) (*query.Result, 
 		asOf = st.AsOf
 	}
 	return query.NewResult([]catalog.Column{{Name: "plan", Type: types.Varchar}}, rows, asOf), nil
+}
+
+// explainView answers EXPLAIN VIEW name: how the view is maintained.
+func (e *Engine) explainView(name string) (*query.Result, error) {
+	cat := e.Catalog()
+	v, err := cat.View(name)
+	if err != nil {
+		return nil, err
+	}
+	d, err := precompute.Analyze(cat, v.Name, v.Query)
+	if err != nil {
+		return nil, err
+	}
+	lines := d.Plan(e.viewEpoch(v))
+	rows := make([][]types.Value, len(lines))
+	for i, l := range lines {
+		rows[i] = []types.Value{types.String(l)}
+	}
+	return query.NewResult([]catalog.Column{{Name: "plan", Type: types.Varchar}}, rows, timeline.None), nil
 }

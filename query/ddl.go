@@ -125,6 +125,14 @@ func (p *ddlParser) statement() (Statement, error) {
 		}
 		return &Describe{Name: n}, p.end()
 	case sqlparser.EXPLAIN:
+		if p.peek().typ == sqlparser.VIEW {
+			p.i++
+			n, err := p.name("view")
+			if err != nil {
+				return nil, err
+			}
+			return &Explain{View: n}, p.end()
+		}
 		ts := false
 		if p.peek().word("timestamp") {
 			ts = true
@@ -132,7 +140,7 @@ func (p *ddlParser) statement() (Statement, error) {
 		}
 		rest := p.peek()
 		if rest.typ != sqlparser.SELECT && rest.typ != '(' {
-			return nil, p.errorf(rest, "EXPLAIN takes a SELECT statement")
+			return nil, p.errorf(rest, "EXPLAIN takes a SELECT statement (or VIEW name for a view's maintenance plan)")
 		}
 		s, err := ParseSelect(p.sql[rest.start:])
 		if err != nil {

@@ -71,6 +71,9 @@ type Select struct {
 type Explain struct {
 	Select    *Select
 	Timestamp bool
+	// View, for EXPLAIN VIEW name, names a view whose maintenance plan
+	// is asked for (Select is nil then).
+	View string
 }
 
 func (*CreateSource) statement() {}
