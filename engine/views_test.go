@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime/pprof"
 	"sort"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -333,7 +334,10 @@ func TestChangeFeedReplaysView(t *testing.T) {
 // full recompute of the view at the same boundary (reported as
 // full-ms). TTQ_VIEW_CPUPROFILE=file profiles the timed epochs only.
 func BenchmarkViewEpochScale(b *testing.B) {
-	const n = 100_000
+	n := 100_000 // rows per table; TTQ_VIEW_ROWS sets it (333334 gives 1M base rows)
+	if v, err := strconv.Atoi(os.Getenv("TTQ_VIEW_ROWS")); err == nil && v > 0 {
+		n = v
+	}
 	for _, c := range []int{100, 1_000, 10_000, 100_000} {
 		b.Run(fmt.Sprintf("rows%d/changed%d", n, c), func(b *testing.B) {
 			e, err := engine.Open(b.TempDir(), engine.Options{NoSync: true, BatchSize: 8192})
