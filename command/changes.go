@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 
 	"github.com/urfave/cli/v3"
@@ -74,21 +73,11 @@ func remoteChanges(ctx context.Context, r *remote, view, from, to string, out io
 	if to != "" {
 		q.Set("to", to)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.base+"/v1/views/"+url.PathEscape(view)+"/changes?"+q.Encode(), nil)
+	resp, err := r.get(ctx, "/v1/views/"+url.PathEscape(view)+"/changes", q)
 	if err != nil {
 		return err
 	}
-	if r.token != "" {
-		req.Header.Set("Authorization", "Bearer "+r.token)
-	}
-	resp, err := r.client.Do(req)
-	if err != nil {
-		return fmt.Errorf("server %s: %w", r.base, err)
-	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return readRemoteError(resp)
-	}
 	_, err = io.Copy(out, resp.Body)
 	if ctx.Err() != nil {
 		return nil // interrupted while following: a normal end

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"runtime/debug"
@@ -151,21 +150,11 @@ func remoteExport(ctx context.Context, r *remote, table, sql, asOf, format strin
 	if asOf != "" {
 		q.Set("as_of", asOf)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.base+"/v1/export?"+q.Encode(), nil)
+	resp, err := r.get(ctx, "/v1/export", q)
 	if err != nil {
 		return err
 	}
-	if r.token != "" {
-		req.Header.Set("Authorization", "Bearer "+r.token)
-	}
-	resp, err := r.client.Do(req)
-	if err != nil {
-		return fmt.Errorf("server %s: %w", r.base, err)
-	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return readRemoteError(resp)
-	}
 	if _, err := io.Copy(out, resp.Body); err != nil {
 		return fmt.Errorf("export: %w", err)
 	}

@@ -103,6 +103,27 @@ func (r *remote) post(ctx context.Context, path, contentType, accept string, bod
 	return resp, nil
 }
 
+// get sends GET path?q with the token; a non-2xx answer becomes the
+// server's error. The caller closes the body.
+func (r *remote) get(ctx context.Context, path string, q url.Values) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.base+path+"?"+q.Encode(), nil)
+	if err != nil {
+		return nil, fmt.Errorf("server %s: %w", r.base, err)
+	}
+	if r.token != "" {
+		req.Header.Set("Authorization", "Bearer "+r.token)
+	}
+	resp, err := r.client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("server %s: %w", r.base, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		defer resp.Body.Close()
+		return nil, readRemoteError(resp)
+	}
+	return resp, nil
+}
+
 func readRemoteError(resp *http.Response) error {
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	var body struct {
