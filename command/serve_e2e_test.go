@@ -1,12 +1,9 @@
 package command_test
 
 import (
-	"bufio"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -24,50 +21,12 @@ type served struct {
 	done   chan struct{}
 }
 
-var servingLine = regexp.MustCompile(`ttq serving on (http://\S+) \(data `)
 
-// startServe starts the real binary and waits for its "serving" line.
+// startServe starts the real binary on a free loopback port and waits for
+// its "serving" line.
 func startServe(t *testing.T, env []string, args ...string) *served {
 	t.Helper()
-	cmd := exec.Command(cliBinary(t), append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)...)
-	cmd.Env = append(os.Environ(), env...)
-	pipe, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	s := &served{t: t, cmd: cmd, done: make(chan struct{})}
-	urlc := make(chan string, 1)
-	go func() {
-		defer close(s.done)
-		sc := bufio.NewScanner(pipe)
-		for sc.Scan() {
-			s.mu.Lock()
-			s.stderr.WriteString(sc.Text() + "\n")
-			s.mu.Unlock()
-			if m := servingLine.FindStringSubmatch(sc.Text()); m != nil {
-				urlc <- m[1]
-			}
-		}
-		io.Copy(io.Discard, pipe)
-	}()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-	})
-	select {
-	case s.url = <-urlc:
-	case <-s.done:
-		cmd.Wait()
-		t.Fatalf("ttq serve exited before serving: %s", s.log())
-	case <-time.After(20 * time.Second):
-		t.Fatalf("ttq serve did not start: %s", s.log())
-	}
-	return s
+	return startServeURL(t, env, append([]string{"--listen", "127.0.0.1:0"}, args...)...)
 }
 
 func (s *served) log() string {
