@@ -21,7 +21,6 @@ type served struct {
 	done   chan struct{}
 }
 
-
 // startServe starts the real binary on a free loopback port and waits for
 // its "serving" line.
 func startServe(t *testing.T, env []string, args ...string) *served {
