@@ -340,30 +340,8 @@ func BenchmarkViewEpochScale(b *testing.B) {
 	}
 	for _, c := range []int{100, 1_000, 10_000, 100_000} {
 		b.Run(fmt.Sprintf("rows%d/changed%d", n, c), func(b *testing.B) {
-			e, err := engine.Open(b.TempDir(), engine.Options{NoSync: true, BatchSize: 8192})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer e.Close()
-			ctx := context.Background()
-			schema := `CREATE SOURCE s; CREATE TABLE listings (listing_id BIGINT PRIMARY KEY, product_id BIGINT, title VARCHAR) SOURCE s;
-CREATE TABLE prices (product_id BIGINT PRIMARY KEY, price DOUBLE) SOURCE s;
-CREATE TABLE stock (product_id BIGINT, warehouse VARCHAR, qty BIGINT, PRIMARY KEY (product_id, warehouse)) SOURCE s;
-CREATE VIEW docs AS SELECT l.listing_id, l.title, p.price, s.warehouse, s.qty FROM listings l JOIN prices p ON p.product_id = l.product_id LEFT JOIN stock s ON s.product_id = l.product_id`
-			if err := e.ExecScript(ctx, schema, query.Options{}, func(string, *query.Result) error { return nil }); err != nil {
-				b.Fatal(err)
-			}
-			var sb strings.Builder
-			ts := int64(1_000_000)
-			for i := 0; i < n; i++ {
-				fmt.Fprintf(&sb, `{"source":"s","table":"listings","op":"upsert","ts":%d,"data":{"listing_id":%d,"product_id":%d,"title":"t%d"}}`+"\n", ts, i, i, i)
-				fmt.Fprintf(&sb, `{"source":"s","table":"prices","op":"upsert","ts":%d,"data":{"product_id":%d,"price":%d}}`+"\n", ts, i, i%500)
-				fmt.Fprintf(&sb, `{"source":"s","table":"stock","op":"upsert","ts":%d,"data":{"product_id":%d,"warehouse":"w","qty":%d}}`+"\n", ts, i, i%7)
-			}
-			fmt.Fprintf(&sb, `{"source":"s","op":"watermark","ts":%d}`+"\n", ts+500_000)
-			if _, err := e.Load(ctx, strings.NewReader(sb.String()), "init"); err != nil {
-				b.Fatal(err)
-			}
+			vb := openViewBench(b, n)
+			e, ctx := vb.e, context.Background()
 			if prof := os.Getenv("TTQ_VIEW_CPUPROFILE"); prof != "" {
 				f, err := os.Create(prof)
 				if err != nil {
@@ -378,20 +356,10 @@ CREATE VIEW docs AS SELECT l.listing_id, l.title, p.price, s.warehouse, s.qty FR
 			var total, full, cpu time.Duration
 			for it := 0; it < b.N; it++ {
 				b.StopTimer()
-				ts += 1_000_000
-				sb.Reset()
-				for i := 0; i < c; i++ {
-					fmt.Fprintf(&sb, `{"source":"s","table":"prices","op":"upsert","ts":%d,"data":{"product_id":%d,"price":%d}}`+"\n", ts, (i*7919+it)%n, it+i)
-				}
-				if _, err := e.Load(ctx, strings.NewReader(sb.String()), "changes"); err != nil {
-					b.Fatal(err)
-				}
+				vb.change(it, c)
 				b.StartTimer()
-				start, cpu0 := time.Now(), cpuTime()
-				if _, err := e.Load(ctx, strings.NewReader(fmt.Sprintf(`{"source":"s","op":"watermark","ts":%d}`+"\n", ts+500_000)), "wm"); err != nil {
-					b.Fatal(err)
-				}
-				total += time.Since(start)
+				cpu0 := cpuTime()
+				total += vb.closeEpoch()
 				cpu += cpuTime() - cpu0
 				b.StopTimer()
 				if it == 0 {
@@ -404,7 +372,7 @@ CREATE VIEW docs AS SELECT l.listing_id, l.title, p.price, s.warehouse, s.qty FR
 						b.Fatal(err)
 					}
 					start := time.Now()
-					if _, err := m.Recompute(ctx, ts); err != nil {
+					if _, err := m.Recompute(ctx, vb.ts); err != nil {
 						b.Fatal(err)
 					}
 					full = time.Since(start)
