@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"runtime"
 	"strings"
 	"sync"
@@ -21,33 +19,7 @@ import (
 // seededAt is seeded with the store in dir.
 func seededAt(t *testing.T, dir string, cfg Config) *harness {
 	t.Helper()
-	h := openHarness(t, dir, cfg)
-	for _, stmt := range schema {
-		h.mustSQL(stmt)
-	}
-	if code, body := h.ingest(updates, ""); code != 200 {
-		t.Fatalf("ingest: %d %s", code, body)
-	}
-	return h
-}
-
-func openHarness(t *testing.T, dir string, cfg Config) *harness {
-	t.Helper()
-	e, err := engine.Open(dir, engine.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.NewTextHandler(t.Output(), nil))
-	}
-	s := New(e, cfg)
-	ts := httptest.NewServer(s.Handler())
-	h := &harness{t: t, e: e, s: s, ts: ts, tok: cfg.AuthToken}
-	t.Cleanup(func() {
-		ts.Close()
-		e.Close()
-	})
-	return h
+	return seed(openHarness(t, dir, engine.Options{}, cfg))
 }
 
 // reopen closes the harness's server and store and opens the store in dir
@@ -58,7 +30,7 @@ func (h *harness) reopen(t *testing.T, dir string) *harness {
 	if err := h.e.Close(); err != nil {
 		t.Fatal(err)
 	}
-	return openHarness(t, dir, h.s.cfg)
+	return openHarness(t, dir, engine.Options{}, h.s.cfg)
 }
 
 // ingestAnswer decodes an ingest answer.

@@ -3,9 +3,7 @@ package server
 import (
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -17,27 +15,7 @@ import (
 // seededWith is seeded with engine options.
 func seededWith(t *testing.T, eo engine.Options, cfg Config) *harness {
 	t.Helper()
-	e, err := engine.Open(t.TempDir(), eo)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.NewTextHandler(t.Output(), nil))
-	}
-	s := New(e, cfg)
-	ts := httptest.NewServer(s.Handler())
-	h := &harness{t: t, e: e, s: s, ts: ts, tok: cfg.AuthToken}
-	t.Cleanup(func() {
-		ts.Close()
-		e.Close()
-	})
-	for _, stmt := range schema {
-		h.mustSQL(stmt)
-	}
-	if code, body := h.ingest(updates, ""); code != 200 {
-		t.Fatalf("ingest: %d %s", code, body)
-	}
-	return h
+	return seed(openHarness(t, t.TempDir(), eo, cfg))
 }
 
 // startIngest posts a body that the test writes through the returned pipe;

@@ -56,7 +56,14 @@ type harness struct {
 
 func newHarness(t *testing.T, cfg Config) *harness {
 	t.Helper()
-	e, err := engine.Open(t.TempDir(), engine.Options{})
+	return openHarness(t, t.TempDir(), engine.Options{}, cfg)
+}
+
+// openHarness serves the store in dir, opened with eo, through an httptest
+// server; both close when the test ends.
+func openHarness(t *testing.T, dir string, eo engine.Options, cfg Config) *harness {
+	t.Helper()
+	e, err := engine.Open(dir, eo)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,12 +82,17 @@ func newHarness(t *testing.T, cfg Config) *harness {
 
 // seeded is a harness with the schema and the updates loaded over HTTP.
 func seeded(t *testing.T, cfg Config) *harness {
-	h := newHarness(t, cfg)
+	return seed(newHarness(t, cfg))
+}
+
+// seed loads the schema and the updates over HTTP.
+func seed(h *harness) *harness {
+	h.t.Helper()
 	for _, stmt := range schema {
 		h.mustSQL(stmt)
 	}
 	if code, body := h.ingest(updates, ""); code != 200 {
-		t.Fatalf("ingest: %d %s", code, body)
+		h.t.Fatalf("ingest: %d %s", code, body)
 	}
 	return h
 }
