@@ -342,6 +342,21 @@ func BenchmarkViewEpochScale(b *testing.B) {
 		b.Run(fmt.Sprintf("rows%d/changed%d", n, c), func(b *testing.B) {
 			vb := openViewBench(b, n)
 			e, ctx := vb.e, context.Background()
+			// The full recompute, at the sealed boundary, outside the
+			// profile: the profile shows the epochs only.
+			v, err := e.Catalog().View("docs")
+			if err != nil {
+				b.Fatal(err)
+			}
+			m, err := precompute.NewMaintainer(e.Store(), e.Catalog(), v)
+			if err != nil {
+				b.Fatal(err)
+			}
+			start := time.Now()
+			if _, err := m.Recompute(ctx, vb.ts); err != nil {
+				b.Fatal(err)
+			}
+			full := time.Since(start)
 			if prof := os.Getenv("TTQ_VIEW_CPUPROFILE"); prof != "" {
 				f, err := os.Create(prof)
 				if err != nil {
@@ -353,7 +368,7 @@ func BenchmarkViewEpochScale(b *testing.B) {
 				pprof.StartCPUProfile(f)
 			}
 			b.ResetTimer()
-			var total, full, cpu time.Duration
+			var total, cpu time.Duration
 			for it := 0; it < b.N; it++ {
 				b.StopTimer()
 				vb.change(it, c)
@@ -361,23 +376,6 @@ func BenchmarkViewEpochScale(b *testing.B) {
 				cpu0 := cpuTime()
 				total += vb.closeEpoch()
 				cpu += cpuTime() - cpu0
-				b.StopTimer()
-				if it == 0 {
-					v, err := e.Catalog().View("docs")
-					if err != nil {
-						b.Fatal(err)
-					}
-					m, err := precompute.NewMaintainer(e.Store(), e.Catalog(), v)
-					if err != nil {
-						b.Fatal(err)
-					}
-					start := time.Now()
-					if _, err := m.Recompute(ctx, vb.ts); err != nil {
-						b.Fatal(err)
-					}
-					full = time.Since(start)
-				}
-				b.StartTimer()
 			}
 			b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N), "ms/epoch")
 			b.ReportMetric(float64(full.Microseconds())/1000, "full-ms")

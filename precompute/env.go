@@ -86,6 +86,24 @@ func (s *rowSet) addEnc(enc string, vals []types.Value, ts int64) {
 	s.rows = append(s.rows, row{enc: enc, key: keyOf(vals, s.t.PK), val: vals, ts: ts})
 }
 
+// addRow adds a row taken from another set of the same table.
+func (s *rowSet) addRow(r row) {
+	if _, ok := s.keys[r.enc]; ok {
+		return
+	}
+	s.keys[r.enc] = len(s.rows)
+	s.rows = append(s.rows, r)
+}
+
+// addKey adds a key without its row: sets of roots need their keys only.
+func (s *rowSet) addKey(enc string, key []types.Value) {
+	if _, ok := s.keys[enc]; ok {
+		return
+	}
+	s.keys[enc] = len(s.rows)
+	s.rows = append(s.rows, row{enc: enc, key: key})
+}
+
 func (s *rowSet) sort() {
 	slices.SortFunc(s.rows, func(a, b row) int { return strings.Compare(a.enc, b.enc) })
 	for i, r := range s.rows {

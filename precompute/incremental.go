@@ -41,85 +41,7 @@ import (
 // recomputes those groups whole (walking from the group column's rows to
 // their roots), which also handles MIN and MAX after deletes.
 
-// index maps the values of one column of a table to the keys of the rows
-// holding them, as of the last boundary processed. It lives in memory and
-// is rebuilt from the table when a maintainer starts.
-type index struct {
-	t    *catalog.Table
-	col  int
-	rows map[string]ixSet // encoded value -> the rows holding it
-}
-
-// ixSet is the keys of the rows holding one value: the first inline (most
-// values of a join column are held by one row), the others in a map.
-type ixSet struct {
-	enc  string // encoded key
-	key  []types.Value
-	more map[string][]types.Value // encoded key -> key
-}
-
-// each calls fn with every key of the set.
-func (s ixSet) each(fn func(enc string, key []types.Value)) {
-	if s.key != nil {
-		fn(s.enc, s.key)
-	}
-	for enc, key := range s.more {
-		fn(enc, key)
-	}
-}
-
 func encValue(v types.Value) string { return string(mvcc.EncodeKey(nil, 0, []types.Value{v})) }
-
-func (ix *index) add(row []types.Value) {
-	v := row[ix.col]
-	if v.IsNull() {
-		return
-	}
-	ev := encValue(v)
-	key := keyOf(row, ix.t.PK)
-	enc := string(mvcc.EncodeKey(nil, ix.t.ID, key))
-	s, ok := ix.rows[ev]
-	switch {
-	case !ok || s.key == nil && len(s.more) == 0:
-		s = ixSet{enc: enc, key: key}
-	case s.enc == enc:
-		s.key = key
-	default:
-		if s.more == nil {
-			s.more = map[string][]types.Value{}
-		}
-		s.more[enc] = key
-	}
-	ix.rows[ev] = s
-}
-
-func (ix *index) remove(row []types.Value) {
-	v := row[ix.col]
-	if v.IsNull() {
-		return
-	}
-	ev := encValue(v)
-	s, ok := ix.rows[ev]
-	if !ok {
-		return
-	}
-	enc := string(mvcc.EncodeKey(nil, ix.t.ID, keyOf(row, ix.t.PK)))
-	if s.key != nil && s.enc == enc {
-		s.enc, s.key = "", nil
-		for e, k := range s.more { // promote another row
-			s.enc, s.key = e, k
-			delete(s.more, e)
-			break
-		}
-	} else {
-		delete(s.more, enc)
-	}
-	if s.key == nil && len(s.more) == 0 {
-		delete(ix.rows, ev)
-		return
-	}
-	ix.rows[ev] = s
-}
 
 // incremental is the per-maintainer state of incremental maintenance.
 type incremental struct {
@@ -182,7 +104,7 @@ func (m *Maintainer) buildIndexes(b int64) error {
 		if !needsIndex(t, l.Col) {
 			continue
 		}
-		ix := &index{t: t, col: l.Col, rows: map[string]ixSet{}}
+		ix := newIndex(t, l.Col)
 		it := sn.Scan(t, nil)
 		for it.Next() {
 			ix.add(it.Row())
@@ -332,11 +254,13 @@ func (m *Maintainer) find(sn *mvcc.Snapshot, rel, col int, v types.Value, change
 		return nil
 	}
 	var err error
-	ix.rows[encValue(v)].each(func(enc string, key []types.Value) {
+	if eerr := ix.each(v, func(enc string, key []types.Value) {
 		if err == nil {
 			err = get(enc, key)
 		}
-	})
+	}); eerr != nil {
+		return eerr
+	}
 	if err != nil {
 		return err
 	}
@@ -369,14 +293,14 @@ func (m *Maintainer) rootsOf(sn *mvcc.Snapshot, rel int, row []types.Value, root
 		// its stored rows, if any, are deleted).
 		up := m.Def.Rels[0].Table
 		if isWholeKey(up, e.OtherCol) {
-			roots.add(keyRow(up, []types.Value{v}), 0)
+			key := []types.Value{v}
+			roots.addKey(string(mvcc.EncodeKey(nil, up.ID, key)), key)
 			return nil
 		}
 		if needsIndex(up, e.OtherCol) && sn.TS() == m.inc.built {
-			m.inc.indexes[ColRef{0, e.OtherCol}].rows[encValue(v)].each(func(enc string, key []types.Value) {
-				roots.addEnc(enc, keyRow(up, key), 0)
+			return m.inc.indexes[ColRef{0, e.OtherCol}].each(v, func(enc string, key []types.Value) {
+				roots.addKey(enc, key)
 			})
-			return nil
 		}
 	}
 	memo := strconv.Itoa(rel) + "/" + encValue(v)
@@ -561,8 +485,11 @@ func (m *Maintainer) stepIncremental(ctx context.Context, prev int64, ep *Epoch,
 	// 2. The roots the changed rows reach.
 	sb := m.Store.At(ep.B)
 	defer sb.Close()
-	roots := newRowSet(m.Def.Rels[0].Table)
-	seen := map[string]bool{}
+	type start struct {
+		rel int
+		row []types.Value
+	}
+	var starts []start
 	for i, rel := range m.Def.Rels {
 		v := vs[rel.Table.ID]
 		if v == nil {
@@ -571,17 +498,39 @@ func (m *Maintainer) stepIncremental(ctx context.Context, prev int64, ep *Epoch,
 		if i == 0 || v.keyOnly {
 			// The root's own keys, or the key columns the walk goes up by.
 			for _, key := range v.keys {
-				if err := m.rootsOf(sb, i, keyRow(rel.Table, key), roots, seen); err != nil {
-					return err
-				}
+				starts = append(starts, start{i, keyRow(rel.Table, key)})
 			}
 		}
 		for _, set := range []map[string][]types.Value{v.old, v.new} {
 			for _, r := range set {
-				if err := m.rootsOf(sb, i, r, roots, seen); err != nil {
-					return err
-				}
+				starts = append(starts, start{i, r})
 			}
+		}
+	}
+	// The walks are independent lookups in large maps and tables (bound by
+	// memory latency), so they are split among the cores.
+	parts, err := parallel(len(starts), func(lo, hi int, out *[]row) error {
+		sn := sb
+		if lo > 0 || hi < len(starts) {
+			sn = m.Store.At(ep.B)
+			defer sn.Close()
+		}
+		local, seen := newRowSet(m.Def.Rels[0].Table), map[string]bool{}
+		for _, s := range starts[lo:hi] {
+			if err := m.rootsOf(sn, s.rel, s.row, local, seen); err != nil {
+				return err
+			}
+		}
+		*out = local.rows
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	roots := newRowSet(m.Def.Rels[0].Table)
+	for _, p := range parts {
+		for _, r := range p {
+			roots.addRow(r)
 		}
 	}
 	roots.sort()
