@@ -26,6 +26,8 @@ func main() {
 	flag.IntVar(&cfg.Scans, "scans", cfg.Scans, "random T for Q3")
 	flag.StringVar(&cfg.Dir, "dir", "", "work directory (default: a new temporary one, removed after)")
 	flag.StringVar(&cfg.Out, "out", "", "also write the table as markdown to this file")
+	flag.StringVar(&cfg.Profile, "cpuprofile", "", "write a CPU profile of ttq embedded's timed loop of the -profile query to this file")
+	flag.StringVar(&cfg.ProfQuery, "profile", "Q2", "the query -cpuprofile profiles (Q1..Q4)")
 	flag.Parse()
 	if *scale != 1 {
 		cfg.W.Products = max(10, int(float64(cfg.W.Products)**scale))

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -28,6 +29,11 @@ type Config struct {
 	Dir    string
 	Out    string
 	Log    io.Writer // progress; nil: none
+	// Profile, when set, writes a CPU profile of ttq embedded's timed
+	// loop of query ProfQuery to this file (the loop is repeated for at
+	// least two seconds).
+	Profile   string
+	ProfQuery string
 }
 
 // Report is what a run measured.
@@ -297,6 +303,18 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 				}
 				ls = append(ls, time.Since(t0))
 			}
+			if cfg.Profile != "" && q == cfg.ProfQuery && s == systems[0] {
+				if err := profileLoop(cfg.Profile, func() error {
+					for _, p := range work[q] {
+						if _, err := do(s, q, p); err != nil {
+							return err
+						}
+					}
+					return nil
+				}); err != nil {
+					return nil, err
+				}
+			}
 			sort.Slice(ls, func(i, j int) bool { return ls[i] < ls[j] })
 			rep.Lat[q][s.Name()] = ls
 			cfg.logf("%s %s: median %v p99 %v", q, s.Name(), pct(ls, 0.5), pct(ls, 0.99))
@@ -304,6 +322,26 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	rep.PeakRSS = max(rep.PeakRSS, peakRSS())
 	return rep, nil
+}
+
+// profileLoop writes a CPU profile of fn, called again and again for at
+// least two seconds, to file.
+func profileLoop(file string, fn func() error) error {
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := pprof.StartCPUProfile(f); err != nil {
+		return err
+	}
+	defer pprof.StopCPUProfile()
+	for start := time.Now(); time.Since(start) < 2*time.Second; {
+		if err := fn(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // httpIngest posts the file to a server on a fresh store in chunks of

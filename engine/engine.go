@@ -11,6 +11,7 @@ import (
 
 	"ttq/catalog"
 	"ttq/mvcc"
+	"ttq/query"
 	"ttq/timeline"
 	"ttq/watermark"
 )
@@ -92,6 +93,7 @@ type view struct {
 type Engine struct {
 	store *mvcc.Store
 	opts  Options
+	stmts *query.Statements // parsed SELECTs by shape
 
 	// wmu is the writer lock: it serialises ingest and DDL and guards cat
 	// and st, the writer's live copies. Readers never take it.
@@ -123,7 +125,7 @@ func Open(dir string, opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{store: st, opts: opts, cat: catalog.New(), st: newState(), sealCh: make(chan struct{})}
+	e := &Engine{store: st, opts: opts, cat: catalog.New(), st: newState(), sealCh: make(chan struct{}), stmts: query.NewStatements(1024)}
 	if b, ok, err := st.Meta("catalog"); err != nil {
 		st.Close()
 		return nil, err

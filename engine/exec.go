@@ -24,7 +24,11 @@ func (e *Engine) Exec(ctx context.Context, sql string, opts query.Options) (*que
 	}
 	// Primary-key lookups, the bulk of a serving workload, skip the SQL
 	// parser; anything the fast path is unsure of takes the general one.
-	if pg, ok := query.ParsePointGet(sql); ok {
+	// Other SELECTs of a shape seen before take a parsed tree from the
+	// statement cache, returned when the result is complete.
+	p := e.stmts.Parse(sql)
+	defer p.Release()
+	if pg, ok := p.PointGet(); ok {
 		x := e.env()
 		res, err := query.RunPointGet(ctx, x, pg, opts)
 		x.release()
@@ -32,7 +36,7 @@ func (e *Engine) Exec(ctx context.Context, sql string, opts query.Options) (*que
 			return res, err
 		}
 	}
-	stmt, err := query.Parse(sql)
+	stmt, err := p.Statement()
 	if err != nil {
 		return nil, err
 	}

@@ -121,6 +121,16 @@ type lifted struct {
 	text   string
 	asOf   *TimeSpec
 	tables []*TimeSpec // by marker number
+	// times lists the time literals taken out, by token index.
+	times []timeRef
+}
+
+// timeRef is a time literal of a lifted clause: toks[tok] is spec's From
+// (from) or To.
+type timeRef struct {
+	tok  int
+	spec *TimeSpec
+	from bool
 }
 
 type span struct {
@@ -140,6 +150,11 @@ func lift(sql string) (*lifted, error) {
 	if err != nil {
 		return nil, err
 	}
+	return liftTokens(sql, toks)
+}
+
+// liftTokens is lift of sql already tokenized.
+func liftTokens(sql string, toks []token) (*lifted, error) {
 	out := &lifted{}
 	var spans []span
 	depth, sawFrom := 0, false
@@ -165,6 +180,12 @@ func lift(sql string) (*lifted, error) {
 			spec, last, err := timeClause(sql, toks, i+2, true)
 			if err != nil {
 				return nil, err
+			}
+			switch spec.Kind {
+			case TimeAsOf:
+				out.times = append(out.times, timeRef{last, spec, false})
+			case TimeBetween:
+				out.times = append(out.times, timeRef{last - 2, spec, true}, timeRef{last, spec, false})
 			}
 			spans = append(spans, span{toks[i-1].end, toks[last].end, fmt.Sprintf(" PARTITION (%s%d) ", markerPrefix, len(out.tables))})
 			out.tables = append(out.tables, spec)
@@ -193,6 +214,7 @@ func lift(sql string) (*lifted, error) {
 			}
 			spans = append(spans, span{toks[i-1].end, toks[j].end, " "})
 			out.asOf = &TimeSpec{Kind: TimeAsOf, To: lit}
+			out.times = append(out.times, timeRef{j, out.asOf, false})
 			i = j
 		}
 	}

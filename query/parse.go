@@ -96,11 +96,23 @@ func Parse(sql string) (st Statement, err error) {
 	if err != nil {
 		return nil, err
 	}
-	// Drop trailing semicolons; one in the middle is two statements.
+	sql, toks = trimSemicolons(sql, toks)
+	return parseTokens(sql, toks)
+}
+
+// trimSemicolons drops trailing semicolons; one in the middle is two
+// statements.
+func trimSemicolons(sql string, toks []token) (string, []token) {
 	for len(toks) > 0 && toks[len(toks)-1].typ == ';' {
 		sql = sql[:toks[len(toks)-1].start]
 		toks = toks[:len(toks)-1]
 	}
+	return sql, toks
+}
+
+// parseTokens is Parse of sql already tokenized, without trailing
+// semicolons.
+func parseTokens(sql string, toks []token) (Statement, error) {
 	if len(toks) == 0 {
 		return nil, fmt.Errorf("%w: empty statement", ErrSyntax)
 	}
@@ -111,7 +123,11 @@ func Parse(sql string) (st Statement, err error) {
 	}
 	switch toks[0].typ {
 	case sqlparser.SELECT, '(':
-		return ParseSelect(sql)
+		s, _, err := parseSelectTokens(sql, toks)
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
 	case sqlparser.CREATE, sqlparser.DROP, sqlparser.SHOW, sqlparser.DESCRIBE, sqlparser.DESC, sqlparser.EXPLAIN:
 		p := &ddlParser{sql: sql, toks: toks}
 		return p.statement()
@@ -128,13 +144,29 @@ func ParseSelect(sql string) (s *Select, err error) {
 			s, err = nil, fmt.Errorf("%w: the parser failed on this input (%v)", ErrSyntax, r)
 		}
 	}()
-	l, err := lift(sql)
+	toks, err := tokenize(sql)
 	if err != nil {
 		return nil, err
 	}
+	s, _, err = parseSelectTokens(sql, toks)
+	return s, err
+}
+
+// parseSelectTokens is ParseSelect of sql already tokenized; it also
+// returns the lifted time clauses.
+func parseSelectTokens(sql string, toks []token) (s *Select, l *lifted, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s, l, err = nil, nil, fmt.Errorf("%w: the parser failed on this input (%v)", ErrSyntax, r)
+		}
+	}()
+	l, err = liftTokens(sql, toks)
+	if err != nil {
+		return nil, nil, err
+	}
 	st, err := sqlparser.Parse(l.text)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrSyntax, err)
+		return nil, nil, fmt.Errorf("%w: %v", ErrSyntax, err)
 	}
 	for {
 		p, ok := st.(*sqlparser.ParenSelect)
@@ -145,7 +177,7 @@ func ParseSelect(sql string) (s *Select, err error) {
 	}
 	sel, ok := st.(*sqlparser.Select)
 	if !ok {
-		return nil, fmt.Errorf("%w: %T statements; ttq runs single SELECT statements (no UNION)", ErrUnsupported, st)
+		return nil, nil, fmt.Errorf("%w: %T statements; ttq runs single SELECT statements (no UNION)", ErrUnsupported, st)
 	}
 	out := &Select{Text: strings.TrimSpace(sql), AST: sel, AsOf: l.asOf, tables: map[*sqlparser.AliasedTableExpr]*TimeSpec{}}
 	// Find the placeholders of per-table time clauses.
@@ -168,12 +200,12 @@ func ParseSelect(sql string) (s *Select, err error) {
 		return true, nil
 	}, sel)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if used != len(l.tables) {
-		return nil, fmt.Errorf("%w: FOR SYSTEM_TIME must directly follow a table name in FROM", ErrSyntax)
+		return nil, nil, fmt.Errorf("%w: FOR SYSTEM_TIME must directly follow a table name in FROM", ErrSyntax)
 	}
-	return out, nil
+	return out, l, nil
 }
 
 // Split splits a script into statements on ';' outside strings and

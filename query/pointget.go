@@ -53,9 +53,13 @@ func ParsePointGet(sql string) (pg *PointGet, ok bool) {
 	if err != nil {
 		return nil, false
 	}
-	for len(toks) > 0 && toks[len(toks)-1].typ == ';' {
-		toks = toks[:len(toks)-1]
-	}
+	sql, toks = trimSemicolons(sql, toks)
+	return parsePointGet(sql, toks)
+}
+
+// parsePointGet is ParsePointGet of sql already tokenized, without
+// trailing semicolons.
+func parsePointGet(sql string, toks []token) (pg *PointGet, ok bool) {
 	p := &pgParser{sql: sql, toks: toks}
 	pg = &PointGet{}
 	if !p.take(sqlparser.SELECT) {
