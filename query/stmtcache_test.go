@@ -48,7 +48,7 @@ func TestStatementsMatchParse(t *testing.T) {
 		{"SELECT * FROM t FOR SYSTEM_TIME FROM '%s' TO '%s' x WHERE x.a > %v", [][]any{{"1s", "2s", 1.5}, {"3s", "4s", 2.25}}, true},
 		{"SELECT a FROM t FOR SYSTEM_TIME AS OF %d JOIN u FOR SYSTEM_TIME ALL ON t.a = u.a WHERE t.b IN (%d, %d) LIMIT %d", [][]any{{1, 2, 3, 4}, {5, 6, 7, 8}}, true},
 		{"SELECT category, COUNT(*), AVG(price) FROM t WHERE active = true AND price BETWEEN %d AND %d GROUP BY category ORDER BY 1", [][]any{{1, 2}, {3, 4}}, true},
-		{"SELECT a FROM t WHERE a = %d", [][]any{{-5}, {-6}, {-70}}, false},            // sqlparser folds '-' and 5 into one literal
+		{"SELECT a FROM t WHERE a = %d", [][]any{{-5}, {-6}, {-70}}, false},                      // sqlparser folds '-' and 5 into one literal
 		{"SELECT CAST(a AS CHAR(%d)) FROM t WHERE b = '%s'", [][]any{{3, "x"}, {4, "y"}}, false}, // a literal outside the walk
 		{"SELECT 'x%s' AS c, %d + a FROM t", [][]any{{"1", 2}, {"22", 3}, {"", 4}}, true},
 	}
