@@ -363,6 +363,9 @@ func notSealed(v *view, ts int64) error {
 
 func (x *env) Snapshot(ts int64) mvcc.Reader { return x.e.store.At(ts) }
 
+// EstimateVersions lets the planner size tables (query.Sizer).
+func (x *env) EstimateVersions(t *catalog.Table) int64 { return x.e.store.EstimateVersions(t) }
+
 func (x *env) ViewAt(v *catalog.View, ts int64) (int64, error) {
 	return x.e.viewAt(v, ts)
 }

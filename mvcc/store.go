@@ -48,6 +48,7 @@ type Store struct {
 	mu        sync.Mutex // guards metaSeq and discard
 	metaSeq   uint64     // version of the last meta commit
 	discardTs int64      // timeline horizon handed to Badger; versions below may be merged
+	sizes     sizes      // estimated versions per table
 }
 
 // Open opens (or creates) the store in dir.

@@ -111,6 +111,7 @@ func (s *Store) writeVersions(ents []pending) error {
 	if err := wb.Flush(); err != nil {
 		return fmt.Errorf("mvcc: flush: %w", err)
 	}
+	s.countWrites(ents)
 	return nil
 }
 

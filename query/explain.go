@@ -37,7 +37,7 @@ func RunExplain(ctx context.Context, env Env, e *Explain) (res *Result, err erro
 		}
 		return NewResult(planColumns, rowsOf(ts.Lines()), ts.AsOf), nil
 	}
-	pl, err := buildPlan(env.Catalog(), env, e.Select)
+	pl, err := buildPlan(env.Catalog(), env, e.Select, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -79,7 +79,7 @@ type StatementTimes struct {
 
 // Timestamps resolves the times s would read without running it.
 func Timestamps(env Env, s *Select) (*StatementTimes, error) {
-	pl, err := buildPlan(env.Catalog(), env, s)
+	pl, err := buildPlan(env.Catalog(), env, s, 0)
 	if err != nil {
 		return nil, err
 	}

@@ -42,14 +42,16 @@ type planner struct {
 	pending  []sqlparser.Expr // WHERE conjuncts not pushed to one table
 	full     *scope
 	readable map[int64]error
+	maxHeld  int64 // the statement's bound on rows held (0: none)
 }
 
-func buildPlan(cat *catalog.Catalog, env Env, sel *Select) (*plan, error) {
+func buildPlan(cat *catalog.Catalog, env Env, sel *Select, maxHeld int64) (*plan, error) {
 	if sel == nil || sel.AST == nil {
 		return nil, fmt.Errorf("%w: no SELECT to run", ErrInternal)
 	}
 	p := &planner{cat: cat, env: env, sel: sel, g: timeline.None, byAlias: map[string]*scanNode{},
-		conds: map[*scanNode][]sqlparser.Expr{}, done: map[*scanNode]bool{}, nullable: map[string]bool{}, readable: map[int64]error{}}
+		conds: map[*scanNode][]sqlparser.Expr{}, done: map[*scanNode]bool{}, nullable: map[string]bool{}, readable: map[int64]error{},
+		maxHeld: maxHeld}
 	if env != nil {
 		p.g = env.Watermark()
 	}
@@ -620,7 +622,14 @@ func (p *planner) join(l, r node, left bool, on []sqlparser.Expr) (node, error) 
 			return nil, err
 		}
 	}
-	if rscan != nil && (rscan.kind == srcTable || rscan.kind == srcView) && len(eqs) > 0 {
+	hash := false
+	if rscan != nil && len(eqs) > 0 {
+		var err error
+		if hash, err = p.hashOverIndex(l, rscan); err != nil {
+			return nil, err
+		}
+	}
+	if rscan != nil && (rscan.kind == srcTable || rscan.kind == srcView) && len(eqs) > 0 && !hash {
 		if ok, err := p.indexJoin(j, rscan, eqs, lsc, &residual); err != nil {
 			return nil, err
 		} else if ok {
@@ -649,6 +658,60 @@ func (p *planner) join(l, r node, left bool, on []sqlparser.Expr) (node, error) 
 		j.eqText = strings.Join(texts, " AND ")
 	}
 	return p.finishJoin(j, residual, comb)
+}
+
+// Sizer is implemented by environments that can estimate how many versions
+// a table stores (Badger's table statistics; rows still in memory are not
+// counted).
+type Sizer interface {
+	EstimateVersions(t *catalog.Table) int64
+}
+
+// hashMinVersions is the size of the left table below which joins keep
+// their index lookups: small inputs cost little either way, and their
+// plans stay the same however the store happens to be laid out.
+const hashMinVersions = 50_000
+
+// hashOverIndex reports whether a hash join (one scan of the right table)
+// should replace an index join (one key lookup per left row): the left
+// side reads a whole table, and the right table stores at most twice as
+// many versions. An AS OF scan walks every version, and a key lookup costs
+// about as much as scanning five; so the hash join is cheaper whenever the
+// left rows are many, and never costs much more than the left scan the
+// statement does anyway. It also must fit the statement's held-rows bound.
+func (p *planner) hashOverIndex(l node, r *scanNode) (bool, error) {
+	sz, ok := p.env.(Sizer)
+	if !ok || r.kind != srcTable || r.keys != nil {
+		return false, nil
+	}
+	ls := leftmostScan(l)
+	if ls == nil || ls.kind != srcTable {
+		return false, nil
+	}
+	// The left scan's own WHERE conjuncts are all known by now: settle its
+	// access path (a key lookup is no whole-table scan).
+	if err := p.finish(ls); err != nil || ls.keys != nil {
+		return false, err
+	}
+	lv, rv := sz.EstimateVersions(ls.tbl), sz.EstimateVersions(r.tbl)
+	if lv < hashMinVersions || (p.maxHeld > 0 && rv > p.maxHeld) {
+		return false, nil
+	}
+	return rv <= 2*lv, nil
+}
+
+// leftmostScan is the scan that drives n (the first table of a join chain).
+func leftmostScan(n node) *scanNode {
+	for {
+		switch x := n.(type) {
+		case *scanNode:
+			return x
+		case *joinNode:
+			n = x.left
+		default:
+			return nil
+		}
+	}
 }
 
 func (p *planner) finishJoin(j *joinNode, residual []sqlparser.Expr, comb *scope) (node, error) {

@@ -63,7 +63,7 @@ func Run(ctx context.Context, env Env, s *Select, opts Options) (res *Result, er
 			res, err = nil, fmt.Errorf("%w: executing %q: %v (please report this)", ErrInternal, s.Text, r)
 		}
 	}()
-	pl, err := buildPlan(env.Catalog(), env, s)
+	pl, err := buildPlan(env.Catalog(), env, s, opts.MaxHeldRows)
 	if err != nil {
 		return nil, err
 	}
@@ -112,7 +112,7 @@ func Analyze(cat *catalog.Catalog, s *Select) (cols []catalog.Column, err error)
 			cols, err = nil, fmt.Errorf("%w: analyzing %q: %v (please report this)", ErrInternal, s.Text, r)
 		}
 	}()
-	pl, err := buildPlan(cat, nil, s)
+	pl, err := buildPlan(cat, nil, s, 0)
 	if err != nil {
 		return nil, err
 	}
