@@ -361,6 +361,14 @@ func (e *Engine) ViewProgress(name string) (int64, error) {
 	return p, nil
 }
 
+// ViewStats returns the recent epochs of view name that changed rows
+// (kept in memory since the engine opened), oldest first.
+func (e *Engine) ViewStats(name string) []precompute.Stat {
+	e.views.mu.Lock()
+	defer e.views.mu.Unlock()
+	return append([]precompute.Stat(nil), e.views.stats[name]...)
+}
+
 // epochStats returns ttq_epochs: the recent epochs of every view that
 // changed rows, and each view's last processed boundary.
 func (e *Engine) epochStats() [][]types.Value {

@@ -437,7 +437,20 @@ CREATE VIEW docs AS ` + fmt.Sprintf(def, "")
 			}
 		}
 		ts += 1_000_000
-		for i := 0; i < 6000; i++ {
+		// A round's changes (after ts) are sealed by the next round's
+		// watermark: since the reopen, the epochs of rounds 2, 3 and 4.
+		changes := 6000
+		if round == 3 {
+			changes = 100 // an epoch recomputed root by root
+		}
+		if round == 2 || round == 4 {
+			// Every price a listing joins: the epoch reaches every root
+			// and recomputes the view whole.
+			for k := 0; k < n/2; k++ {
+				up(ts+int64(r.Intn(900_000)), "prices", fmt.Sprintf(`"product_id":%d,"price":%d`, k, r.Intn(1000)))
+			}
+		}
+		for i := 0; i < changes; i++ {
 			k := r.Intn(n)
 			at := ts + int64(r.Intn(900_000))
 			switch r.Intn(10) {
@@ -459,6 +472,14 @@ CREATE VIEW docs AS ` + fmt.Sprintf(def, "")
 		}
 		sb.Reset()
 		bounds = append(bounds, ts)
+	}
+	// Since the reopen: the epochs of rounds 2 and 4 whole, 3 root by root.
+	var modes []bool
+	for _, st := range e.ViewStats("docs") {
+		modes = append(modes, st.Full)
+	}
+	if fmt.Sprint(modes) != "[true false true]" {
+		t.Errorf("epochs recomputed whole: %v, want [true false true]", modes)
 	}
 	for _, b := range bounds {
 		got, err := csvRows(t, e, fmt.Sprintf("SELECT * FROM docs AS OF %d", b))

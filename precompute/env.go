@@ -30,6 +30,17 @@ var _ query.Env = (*asOf)(nil)
 func (x *asOf) Catalog() *catalog.Catalog { return x.cat }
 func (x *asOf) Watermark() int64          { return x.ts }
 
+// EstimateVersions sizes tables for the planner (query.Sizer), which may
+// then scan and hash a table instead of reading it by key per row; for a
+// restricted query the restricted tables are small, and the sizes of the
+// whole tables would mislead it.
+func (x *asOf) EstimateVersions(t *catalog.Table) int64 {
+	if len(x.only) > 0 {
+		return 0
+	}
+	return x.store.EstimateVersions(t)
+}
+
 func (x *asOf) CheckReadable(ts int64) error {
 	if ts > x.ts {
 		return fmt.Errorf("%w: view maintenance reads AS OF %d only", query.ErrInternal, x.ts)

@@ -533,12 +533,28 @@ func (m *Maintainer) stepIncremental(ctx context.Context, prev int64, ep *Epoch,
 			roots.addRow(r)
 		}
 	}
+	// An epoch that reaches most of the view is cheaper recomputed whole
+	// (scans and hash joins) than root by root (a lookup per row).
+	if est := m.Store.EstimateVersions(m.Def.Rels[0].Table); est >= fullMinVersions && int64(len(roots.rows))*fullDivisor >= est {
+		return m.stepFull(ctx, prev, ep.B, st)
+	}
 	roots.sort()
 	if !m.Def.Grouped {
 		return m.recomputeRoots(ctx, prev, ep.B, sb, roots, vs, st)
 	}
 	return m.recomputeGroups(ctx, prev, ep.B, sb, roots, vs, st)
 }
+
+// fullDivisor: an epoch whose roots number at least 1/fullDivisor of the
+// root table's stored versions recomputes the view whole. The estimate
+// counts versions, not rows, so a table with a long history switches
+// later than one without.
+// Small tables (below fullMinVersions) stay incremental: either way is
+// cheap there.
+const (
+	fullDivisor     = 3
+	fullMinVersions = 10_000
+)
 
 // rootChunk bounds how many roots are recomputed together: the view rows
 // of different roots are independent, so the roots are processed in
