@@ -15,6 +15,7 @@ type sizes struct {
 	at      time.Time
 	n       map[uint32]int64 // from Badger's tables at the time at
 	written map[uint32]int64 // versions written since the store opened
+	since   map[uint32]int64 // versions written since the table's last checkpoint (this process)
 }
 
 const sizesTTL = time.Second
@@ -70,7 +71,7 @@ func (s *Store) countWrites(ents []pending) {
 	s.sizes.mu.Lock()
 	defer s.sizes.mu.Unlock()
 	if s.sizes.written == nil {
-		s.sizes.written = map[uint32]int64{}
+		s.sizes.written, s.sizes.since = map[uint32]int64{}, map[uint32]int64{}
 	}
 	last, n := uint32(0), int64(0)
 	for i, e := range ents {
@@ -80,6 +81,7 @@ func (s *Store) countWrites(ents []pending) {
 		}
 		if i > 0 && id != last && n > 0 {
 			s.sizes.written[last] += n
+			s.sizes.since[last] += n
 			n = 0
 		}
 		last = id
@@ -87,6 +89,7 @@ func (s *Store) countWrites(ents []pending) {
 	}
 	if n > 0 {
 		s.sizes.written[last] += n
+		s.sizes.since[last] += n
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 // docs/STORAGE.md for the full layout.
 const (
 	prefixData   byte = 0x01 // prefixData | id u32 BE | encoded primary key  @ version = ts+1
+	prefixCkpt   byte = 0x02 // prefixCkpt | id u32 BE | R|C | ... (checkpoint.go) @ version 1
 	prefixMeta   byte = 0x10 // prefixMeta | name                              @ meta sequence
 	prefixReject byte = 0x11 // prefixReject | seq u64 BE                      @ meta sequence
 )

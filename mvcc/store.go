@@ -49,6 +49,7 @@ type Store struct {
 	metaSeq   uint64     // version of the last meta commit
 	discardTs int64      // timeline horizon handed to Badger; versions below may be merged
 	sizes     sizes      // estimated versions per table
+	ckpts     checkpoints
 }
 
 // Open opens (or creates) the store in dir.
@@ -85,6 +86,10 @@ func Open(dir string, o Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("mvcc: finish the last batch: %w", err)
 	}
+	if err := s.loadCheckpoints(); err != nil {
+		db.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -103,6 +108,7 @@ func (s *Store) DB() *badger.DB { return s.db }
 
 // Snapshot reads the store as of one timeline instant.
 type Snapshot struct {
+	s   *Store
 	txn *badger.Txn
 	ts  int64
 }
@@ -112,7 +118,7 @@ func (s *Store) At(ts int64) *Snapshot {
 	if ts < 0 {
 		ts = -1 // nothing is visible before the epoch; version 0 reads nothing
 	}
-	return &Snapshot{txn: s.db.NewTransactionAt(uint64(ts+1), false), ts: ts}
+	return &Snapshot{s: s, txn: s.db.NewTransactionAt(uint64(ts+1), false), ts: ts}
 }
 
 // TS returns the instant the snapshot reads at.
@@ -167,8 +173,19 @@ var (
 
 // Scan iterates the rows of t visible at the snapshot whose key starts with
 // prefix (a prefix of the key columns; empty for the whole table), in key
-// order.
+// order. A scan of the whole table reads through a checkpoint when one
+// covers the snapshot's instant (checkpoint.go).
 func (sn *Snapshot) Scan(t *catalog.Table, prefix []types.Value) RowIter {
+	if len(prefix) == 0 && sn.s != nil {
+		if it := sn.s.scanFrom(sn, t); it != nil {
+			return it
+		}
+	}
+	return sn.ScanVersions(t, prefix)
+}
+
+// ScanVersions is Scan through the versions alone, never a checkpoint.
+func (sn *Snapshot) ScanVersions(t *catalog.Table, prefix []types.Value) RowIter {
 	p := EncodeKey(nil, t.ID, prefix)
 	it := sn.txn.NewIterator(badger.IteratorOptions{Prefix: p, PrefetchValues: false})
 	it.Seek(p)

@@ -353,6 +353,9 @@ func (s *Store) loadMetaSeq() error {
 // DropTable removes every version of table id. It is used by DROP TABLE
 // after the catalog no longer names the table.
 func (s *Store) DropTable(id uint32) error {
+	if err := s.dropCheckpoints(id); err != nil {
+		return err
+	}
 	return s.db.DropPrefix(tablePrefix(nil, id))
 }
 
