@@ -39,6 +39,10 @@ type Options struct {
 	BatchSize int
 	// EpochLength is the default epoch of views, in microseconds.
 	EpochLength int64
+	// CheckpointMin is how many versions a table gets before a checkpoint
+	// of it is considered (see checkpoint.go): 0 means the default of
+	// 100,000; a negative value turns the background checkpointer off.
+	CheckpointMin int64
 }
 
 const (
@@ -95,6 +99,10 @@ type Engine struct {
 	opts  Options
 	stmts *query.Statements // parsed SELECTs by shape
 
+	// The background checkpointer (checkpoint.go).
+	ckMu           sync.Mutex // held while a table is checkpointed or dropped
+	ckStop, ckDone chan struct{}
+
 	// wmu is the writer lock: it serialises ingest and DDL and guards cat
 	// and st, the writer's live copies. Readers never take it.
 	wmu sync.Mutex
@@ -120,6 +128,9 @@ func Open(dir string, opts Options) (*Engine, error) {
 	}
 	if opts.EpochLength <= 0 {
 		opts.EpochLength = defaultEpoch
+	}
+	if opts.CheckpointMin == 0 {
+		opts.CheckpointMin = defaultCheckpointMin
 	}
 	st, err := mvcc.Open(dir, mvcc.Options{InMemory: opts.InMemory, NoSync: opts.NoSync})
 	if err != nil {
@@ -154,11 +165,15 @@ func Open(dir string, opts Options) (*Engine, error) {
 		return nil, err
 	}
 	e.publishLocked()
+	e.startCheckpointer()
 	return e, nil
 }
 
 // Close closes the store. In-flight writers finish first.
 func (e *Engine) Close() error {
+	e.stopCheckpointer()
+	e.ckMu.Lock()
+	defer e.ckMu.Unlock()
 	e.wmu.Lock()
 	defer e.wmu.Unlock()
 	if e.closed.Swap(true) {

@@ -213,12 +213,14 @@ func (e *Engine) drop(s *query.Drop) (*query.Result, error) {
 		// committing meanwhile fails ("Writes are blocked"), possibly after
 		// its meta commit, between the two steps of the intent protocol.
 		// Run it under the writer lock, like every other write.
+		e.ckMu.Lock()
 		e.wmu.Lock()
 		err := ErrClosed
 		if !e.closed.Load() {
 			err = e.store.DropTable(dropped.ID)
 		}
 		e.wmu.Unlock()
+		e.ckMu.Unlock()
 		if err != nil {
 			return nil, err
 		}

@@ -307,24 +307,52 @@ func TestPropertyAgainstReferenceModel(t *testing.T) {
 			batch  int
 			reopen bool
 			twice  bool
-		}{{"batch-default", 0, false, false}, {"batch1", 1, false, false}, {"batch7-reopen", 7, true, false}, {"replayed-twice", 50, false, true}}
+			ckpt   bool // checkpoint every table after every 40 lines (and reopen)
+		}{{"batch-default", 0, false, false, false}, {"batch1", 1, false, false, false}, {"batch7-reopen", 7, true, false, false},
+			{"replayed-twice", 50, false, true, false}, {"checkpoints-reopen", 5, true, false, true}}
 		for _, v := range variants {
 			dir := t.TempDir()
-			e, err := engine.Open(dir, engine.Options{BatchSize: v.batch})
+			opts := engine.Options{BatchSize: v.batch}
+			if v.ckpt {
+				opts.CheckpointMin = -1 // taken by the test, not in the background
+			}
+			e, err := engine.Open(dir, opts)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if err := e.ExecScript(context.Background(), propSchema, query.Options{}, func(string, *query.Result) error { return nil }); err != nil {
 				t.Fatal(err)
 			}
-			loadInto(t, e, lines)
+			if v.ckpt {
+				for i := 0; i < len(lines); i += 40 {
+					loadInto(t, e, lines[i:min(i+40, len(lines))])
+					if err := e.Checkpoint(); err != nil {
+						t.Fatal(err)
+					}
+				}
+			} else {
+				loadInto(t, e, lines)
+			}
 			if v.twice {
 				loadInto(t, e, lines)
 			}
 			if v.reopen {
 				e.Close()
-				if e, err = engine.Open(dir, engine.Options{BatchSize: v.batch}); err != nil {
+				if e, err = engine.Open(dir, opts); err != nil {
 					t.Fatal(err)
+				}
+			}
+			if v.ckpt {
+				n := 0
+				for _, tb := range []string{"a", "b"} {
+					tbl, err := e.Catalog().Table(tb)
+					if err != nil {
+						t.Fatal(err)
+					}
+					n += len(e.Store().Checkpoints(tbl))
+				}
+				if n < 10 {
+					t.Fatalf("seed %d: only %d checkpoints taken", seed, n)
 				}
 			}
 			if g := e.Watermark(); g != m.g() {

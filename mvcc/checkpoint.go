@@ -56,8 +56,13 @@ type checkpoints struct {
 
 // tableCkpts is the checkpoint record of one table.
 type tableCkpts struct {
-	At   []int64 `json:"at"`   // completed checkpoints, ascending
-	Rows int64   `json:"rows"` // rows visible at the last one
+	At []int64 `json:"at"` // completed checkpoints, ascending
+	// Changes[i] says whether checkpoint i holds the versions since
+	// checkpoint i-1 (not the first, nor one taken after the retention
+	// horizon passed the previous one: Badger may have merged away
+	// versions, deletes included, that the list would need).
+	Changes []bool `json:"changes"`
+	Rows    int64  `json:"rows"` // rows visible at the last one
 }
 
 func ckptMeta(id uint32) string { return "ckpt/" + strconv.FormatUint(uint64(id), 10) }
@@ -100,20 +105,17 @@ func (s *Store) Checkpoints(t *catalog.Table) []int64 {
 	return nil
 }
 
-// CheckpointDue reports whether t has had enough versions written since
-// its last checkpoint (in this process) to take another: at least min,
-// and at least as many as it had rows then, so a scan between two
-// checkpoints reads at most about twice the rows it returns.
-func (s *Store) CheckpointDue(t *catalog.Table, min int64) bool {
+// CheckpointStats returns the versions written to t since its last
+// checkpoint (by this process) and the rows it had then.
+func (s *Store) CheckpointStats(t *catalog.Table) (since, rows int64) {
 	s.ckpts.mu.Lock()
-	rows := int64(0)
 	if tc := s.ckpts.m[t.ID]; tc != nil {
 		rows = tc.Rows
 	}
 	s.ckpts.mu.Unlock()
 	s.sizes.mu.Lock()
 	defer s.sizes.mu.Unlock()
-	return s.sizes.since[t.ID] >= max(min, rows)
+	return s.sizes.since[t.ID], rows
 }
 
 // Checkpoint takes a checkpoint of t at c, which must be sealed: no
@@ -131,6 +133,10 @@ func (s *Store) Checkpoint(t *catalog.Table, c int64) (int64, error) {
 	s.ckpts.mu.Unlock()
 	if c <= prev {
 		return 0, nil // already covered
+	}
+	last := prev
+	if prev >= 0 && prev < s.Horizon() {
+		prev = -1 // no change list since last (see tableCkpts.Changes)
 	}
 	s.sizes.mu.Lock()
 	sinceAtStart := s.sizes.since[t.ID]
@@ -192,14 +198,17 @@ func (s *Store) Checkpoint(t *catalog.Table, c int64) (int64, error) {
 	defer s.ckpts.mu.Unlock()
 	tc := &tableCkpts{Rows: rows}
 	if old := s.ckpts.m[t.ID]; old != nil {
-		tc.At = slices.Clone(old.At)
+		tc.At, tc.Changes = slices.Clone(old.At), slices.Clone(old.Changes)
 	}
-	tc.At = append(tc.At, c)
+	if n := len(tc.At); (n == 0 && last >= 0) || (n > 0 && tc.At[n-1] != last) {
+		return 0, fmt.Errorf("mvcc: checkpoint of %s: another checkpoint was taken meanwhile", t.Name)
+	}
+	tc.At, tc.Changes = append(tc.At, c), append(tc.Changes, prev >= 0)
 	b, err := json.Marshal(tc)
 	if err != nil {
 		return 0, err
 	}
-	if err := s.CommitMeta(MetaWrite{Puts: map[string][]byte{ckptMeta(t.ID): b}}, 0); err != nil {
+	if err := s.CommitMeta(MetaWrite{Puts: map[string][]byte{ckptMeta(t.ID): b}, Aside: true}, 0); err != nil {
 		return 0, err
 	}
 	s.ckpts.m[t.ID] = tc
@@ -218,7 +227,7 @@ func (s *Store) dropCheckpoints(id uint32) error {
 	if _, ok := s.ckpts.m[id]; !ok {
 		return nil
 	}
-	if err := s.CommitMeta(MetaWrite{Deletes: []string{ckptMeta(id)}}, 0); err != nil {
+	if err := s.CommitMeta(MetaWrite{Deletes: []string{ckptMeta(id)}, Aside: true}, 0); err != nil {
 		return err
 	}
 	delete(s.ckpts.m, id)
@@ -231,15 +240,18 @@ func (s *Store) scanFrom(sn *Snapshot, t *catalog.Table) RowIter {
 	T := sn.ts
 	s.ckpts.mu.Lock()
 	tc := s.ckpts.m[t.ID]
-	var at []int64
+	var (
+		at      []int64
+		changes []bool
+	)
 	if tc != nil {
-		at = tc.At
+		at, changes = tc.At, tc.Changes
 	}
 	s.ckpts.mu.Unlock()
 	// The checkpoint at or before T, and the next one (whose change list
 	// holds the versions after it).
 	i := sort.Search(len(at), func(i int) bool { return at[i] > T }) - 1
-	if i < 0 || (at[i] != T && i+1 >= len(at)) {
+	if i < 0 || (at[i] != T && (i+1 >= len(at) || !changes[i+1])) {
 		return nil
 	}
 	ci := &ckptIter{t: t, rows: sn.txn.NewIterator(badger.IteratorOptions{Prefix: ckPrefix(t.ID, ckRows, at[i])})}

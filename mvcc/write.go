@@ -249,6 +249,10 @@ type MetaWrite struct {
 	Puts    map[string][]byte
 	Deletes []string
 	Rejects [][]byte // appended with consecutive sequence numbers
+	// Aside marks a commit made beside the writer (a checkpoint's
+	// record): it leaves the last batch's intent alone, since that batch's
+	// versions may still be on their way.
+	Aside bool
 }
 
 // CommitMeta applies m atomically and durably and returns the sequence
@@ -273,7 +277,7 @@ func (s *Store) CommitMeta(m MetaWrite, firstReject uint64) error {
 			return fmt.Errorf("mvcc: reject: %w", err)
 		}
 	}
-	if _, ok := m.Puts[intentName]; !ok {
+	if _, ok := m.Puts[intentName]; !ok && !m.Aside {
 		// Without a batch of its own, a meta commit retires the last
 		// batch's intent: its versions were written before the writer
 		// moved on.

@@ -1,0 +1,106 @@
+package engine
+
+import (
+	"fmt"
+	"time"
+
+	"ttq/timeline"
+)
+
+// Checkpoints (mvcc/checkpoint.go) are taken by a background goroutine:
+// once a second it looks for base tables with at least
+// Options.CheckpointMin versions written since their last checkpoint, and
+// at least as many as they had rows then (so a scan between two
+// checkpoints reads at most about twice the rows it returns), and
+// checkpoints them at the published G, which is sealed. When G has not
+// moved for a tick, every table with newer versions is checkpointed, so a
+// quiet store answers scans of its latest instants from a checkpoint too.
+// View tables are not checkpointed: their rows at a boundary are written
+// by maintenance after G passes it.
+
+const (
+	defaultCheckpointMin   = 100_000
+	checkpointPollInterval = time.Second
+)
+
+// startCheckpointer runs the background checkpointer until Close.
+func (e *Engine) startCheckpointer() {
+	e.ckStop, e.ckDone = make(chan struct{}), make(chan struct{})
+	if e.opts.CheckpointMin < 0 {
+		close(e.ckDone)
+		return
+	}
+	go func() {
+		defer close(e.ckDone)
+		tick := time.NewTicker(checkpointPollInterval)
+		defer tick.Stop()
+		lastG := timeline.None
+		for {
+			select {
+			case <-e.ckStop:
+				return
+			case <-tick.C:
+			}
+			g := e.Watermark()
+			// A failure (a full disk, a DROP TABLE racing it) is tried
+			// again on the next tick; scans read the versions meanwhile.
+			_ = e.checkpoint(g == lastG)
+			lastG = g
+		}
+	}()
+}
+
+// stopCheckpointer stops the checkpointer and waits for a checkpoint in
+// progress.
+func (e *Engine) stopCheckpointer() {
+	select {
+	case <-e.ckStop:
+	default:
+		close(e.ckStop)
+	}
+	<-e.ckDone
+}
+
+// Checkpoint checkpoints, at the published G, every base table with
+// versions since its last checkpoint. Scans between two checkpoints cost
+// the rows visible, not the history.
+func (e *Engine) Checkpoint() error { return e.checkpoint(true) }
+
+// checkpoint checkpoints the tables that are due one (all: every table
+// with newer versions).
+func (e *Engine) checkpoint(all bool) error {
+	g := e.Watermark()
+	if g == timeline.None {
+		return nil
+	}
+	cat := e.Catalog()
+	for _, name := range cat.TableNames() {
+		t := cat.Tables[name]
+		since, rows := e.store.CheckpointStats(t)
+		due := since >= max(e.opts.CheckpointMin, rows)
+		if all {
+			due = since > 0 || len(e.store.Checkpoints(t)) == 0
+		}
+		if !due {
+			continue
+		}
+		err := func() error {
+			// DROP TABLE takes ckMu too: no checkpoint of a dropped table
+			// is recorded after its data is gone.
+			e.ckMu.Lock()
+			defer e.ckMu.Unlock()
+			if e.closed.Load() {
+				return ErrClosed
+			}
+			if cur := e.Catalog().Tables[name]; cur == nil || cur.ID != t.ID {
+				return nil // dropped meanwhile
+			}
+			_, err := e.store.Checkpoint(t, g)
+			return err
+		}()
+		if err != nil {
+			return fmt.Errorf("engine: checkpoint of %s at %s: %w", name, timeline.Format(g), err)
+		}
+	}
+	return nil
+}
