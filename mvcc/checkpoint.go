@@ -287,7 +287,13 @@ type ckptIter struct {
 func (c *ckptIter) loadChanges(sn *Snapshot, p []byte, T int64) error {
 	it := sn.txn.NewIterator(badger.IteratorOptions{Prefix: p})
 	defer it.Close()
-	last := map[string]int{}
+	// Keys and values share one buffer; entries come in time order.
+	var buf []byte
+	type ent struct {
+		ts          int64
+		pk, v, vEnd int // offsets into buf: pk at [pk, v), value at [v, vEnd)
+	}
+	var ents []ent
 	for it.Seek(p); it.Valid(); it.Next() {
 		item := it.Item()
 		k := item.Key()[len(p):]
@@ -295,26 +301,31 @@ func (c *ckptIter) loadChanges(sn *Snapshot, p []byte, T int64) error {
 		if ts > T {
 			break // in time order: the rest are later
 		}
-		v, err := item.ValueCopy(nil)
-		if err != nil {
+		e := ent{ts: ts, pk: len(buf)}
+		buf = append(buf, k[8:]...)
+		e.v = len(buf)
+		if err := item.Value(func(v []byte) error { buf = append(buf, v...); return nil }); err != nil {
 			return err
 		}
-		if len(v) == 0 {
+		e.vEnd = len(buf)
+		if e.vEnd == e.v {
 			return fmt.Errorf("%w: empty change entry of table %s", ErrBadKey, c.t.Name)
 		}
-		var val []byte
-		if v[0] == 1 {
-			val = v[1:]
-		}
-		pk := string(k[8:])
-		if j, ok := last[pk]; ok {
-			c.chg[j].ts, c.chg[j].val = ts, val
+		ents = append(ents, e)
+	}
+	// By key, keeping time order within a key: the last entry of a key is
+	// its state at T.
+	slices.SortStableFunc(ents, func(a, b ent) int { return bytes.Compare(buf[a.pk:a.v], buf[b.pk:b.v]) })
+	for i, e := range ents {
+		if i+1 < len(ents) && bytes.Equal(buf[e.pk:e.v], buf[ents[i+1].pk:ents[i+1].v]) {
 			continue
 		}
-		last[pk] = len(c.chg)
-		c.chg = append(c.chg, change{pk: []byte(pk), ts: ts, val: val})
+		ch := change{pk: buf[e.pk:e.v], ts: e.ts}
+		if buf[e.v] == 1 {
+			ch.val = buf[e.v+1 : e.vEnd]
+		}
+		c.chg = append(c.chg, ch)
 	}
-	slices.SortFunc(c.chg, func(a, b change) int { return bytes.Compare(a.pk, b.pk) })
 	return nil
 }
 

@@ -115,3 +115,65 @@ func TestCheckpointScansEqualVersionScans(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkScanDepth scans a table of 20,000 rows AS OF an instant in the
+// middle of its last round of updates, with 1 to 32 versions a key, through
+// the checkpoints (taken after every round, as the engine's policy does)
+// and through the versions alone. rows/s counts rows returned.
+func BenchmarkScanDepth(b *testing.B) {
+	const n = 20_000
+	tbl := &catalog.Table{ID: 5, Name: "t", Columns: []catalog.Column{
+		{Name: "k", Type: types.BigInt}, {Name: "v", Type: types.BigInt}, {Name: "s", Type: types.Varchar},
+	}, PK: []int{0}}
+	for _, depth := range []int{1, 4, 16, 32} {
+		st, err := Open(b.TempDir(), Options{NoSync: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		rng := rand.New(rand.NewPCG(uint64(depth), 1))
+		ts := int64(0)
+		var T int64
+		for d := 0; d < depth; d++ {
+			batch := st.NewBatch()
+			for _, i := range rng.Perm(n) {
+				if err := batch.Put(tbl, []types.Value{types.Int(int64(i)), types.Int(ts), types.String("some title text")}, ts); err != nil {
+					b.Fatal(err)
+				}
+				if d == depth-1 && ts%n == n/2 {
+					T = ts
+				}
+				ts++
+			}
+			if err := batch.Flush(); err != nil {
+				b.Fatal(err)
+			}
+			if d == 0 && depth == 1 {
+				T = ts - 1
+			}
+			if _, err := st.Checkpoint(tbl, ts-1); err != nil {
+				b.Fatal(err)
+			}
+		}
+		for _, via := range []string{"checkpoint", "versions"} {
+			b.Run(fmt.Sprintf("depth%d/%s", depth, via), func(b *testing.B) {
+				rows := 0
+				for it := 0; it < b.N; it++ {
+					sn := st.At(T)
+					var ri RowIter
+					if via == "checkpoint" {
+						ri = sn.Scan(tbl, nil)
+					} else {
+						ri = sn.ScanVersions(tbl, nil)
+					}
+					for ri.Next() {
+						rows++
+					}
+					ri.Close()
+					sn.Close()
+				}
+				b.ReportMetric(float64(rows)/b.Elapsed().Seconds(), "rows/s")
+			})
+		}
+		st.Close()
+	}
+}
