@@ -26,13 +26,14 @@ import (
 // a row. A checkpoint of table t at a sealed instant c stores, once:
 //
 //	R | c | key -> ts of the visible version, row     (each row visible at c)
-//	C | c | ts | key -> 1 row, or 0 for a delete       (each version in (c', c])
+//	C | c | key | ts -> 1 row, or 0 for a delete       (each version in (c', c])
 //
 // where c' is the table's previous checkpoint. A scan AS OF T with
-// c' < T <= c reads the rows of c' and the versions of (c', T] in time
-// order (the last one of a key wins), and merges the two by key. Both are
-// sequential reads of entries with one version each, so the scan costs
-// the rows at c' plus the changes since, whatever the depth of the
+// c' < T <= c merges, in key order, the rows of c' with the change list
+// of c, where a key's last version at or before T replaces its row. Both
+// are sequential reads of entries with one version each, so the scan
+// costs the rows at c' plus the versions of one interval (which the
+// engine keeps to about the table's size), whatever the depth of the
 // history. A scan before the first checkpoint or after the last reads the
 // versions as before.
 //
@@ -181,12 +182,12 @@ func (s *Store) Checkpoint(t *catalog.Table, c int64) (int64, error) {
 			rows++
 		}
 		if prev >= 0 && ts > prev {
-			key := binary.BigEndian.AppendUint64(slices.Clone(chgP), uint64(ts))
+			key := binary.BigEndian.AppendUint64(append(slices.Clone(chgP), pk...), uint64(ts))
 			v := []byte{0}
 			if val != nil {
 				v = append([]byte{1}, val...)
 			}
-			if err := wb.SetEntryAt(badger.NewEntry(append(key, pk...), v), ckVersion); err != nil {
+			if err := wb.SetEntryAt(badger.NewEntry(key, v), ckVersion); err != nil {
 				return 0, fmt.Errorf("mvcc: checkpoint of %s: %w", t.Name, err)
 			}
 		}
@@ -254,79 +255,77 @@ func (s *Store) scanFrom(sn *Snapshot, t *catalog.Table) RowIter {
 	if i < 0 || (at[i] != T && (i+1 >= len(at) || !changes[i+1])) {
 		return nil
 	}
-	ci := &ckptIter{t: t, rows: sn.txn.NewIterator(badger.IteratorOptions{Prefix: ckPrefix(t.ID, ckRows, at[i])})}
-	ci.rp = ckPrefix(t.ID, ckRows, at[i])
+	ci := &ckptIter{t: t, T: T, rp: ckPrefix(t.ID, ckRows, at[i])}
+	ci.rows = sn.txn.NewIterator(badger.IteratorOptions{Prefix: ci.rp})
 	ci.rows.Seek(ci.rp)
 	if at[i] != T {
-		if ci.err = ci.loadChanges(sn, ckPrefix(t.ID, ckChanges, at[i+1]), T); ci.err != nil {
-			return ci
-		}
+		ci.cp = ckPrefix(t.ID, ckChanges, at[i+1])
+		ci.chg = sn.txn.NewIterator(badger.IteratorOptions{Prefix: ci.cp})
+		ci.chg.Seek(ci.cp)
+		ci.nextChange()
 	}
 	return ci
 }
 
-// change is the state of one key at T from a change list (val nil: absent).
-type change struct {
-	pk  []byte
-	ts  int64
-	val []byte
-}
-
-// ckptIter merges a checkpoint's rows with the changes after it.
+// ckptIter merges a checkpoint's rows with the change list after it, both
+// in key order.
 type ckptIter struct {
 	t    *catalog.Table
+	T    int64
 	rows *badger.Iterator
 	rp   []byte
-	chg  []change // sorted by pk
-	ci   int
+	chg  *badger.Iterator // nil: no changes to apply
+	cp   []byte
 	row  []types.Value
 	ts   int64
 	err  error
+
+	// The next changed key at T: its key, and its last version at or
+	// before T (cval nil: deleted; cok false: no version at or before T).
+	cpk  []byte
+	cts  int64
+	cval []byte
+	cok  bool
 }
 
-func (c *ckptIter) loadChanges(sn *Snapshot, p []byte, T int64) error {
-	it := sn.txn.NewIterator(badger.IteratorOptions{Prefix: p})
-	defer it.Close()
-	// Keys and values share one buffer; entries come in time order.
-	var buf []byte
-	type ent struct {
-		ts          int64
-		pk, v, vEnd int // offsets into buf: pk at [pk, v), value at [v, vEnd)
+// nextChange reads the change list up to the next key with a version
+// at or before T (or its end: cpk nil).
+func (c *ckptIter) nextChange() {
+	c.cpk, c.cok = nil, false
+	for c.chg.Valid() {
+		k := c.chg.Item().Key()[len(c.cp):]
+		pk, ts := k[:len(k)-8], int64(binary.BigEndian.Uint64(k[len(k)-8:]))
+		if c.cpk != nil && !bytes.Equal(pk, c.cpk) {
+			if c.cok {
+				return
+			}
+			c.cpk = nil // no version of that key at or before T
+		}
+		if c.cpk == nil {
+			c.cpk = append(c.cpk[:0:0], pk...)
+		}
+		if ts <= c.T {
+			err := c.chg.Item().Value(func(v []byte) error {
+				if len(v) == 0 {
+					return fmt.Errorf("%w: empty change entry of table %s", ErrBadKey, c.t.Name)
+				}
+				c.cval = nil
+				if v[0] == 1 {
+					c.cval = append(c.cval[:0:0], v[1:]...)
+				}
+				return nil
+			})
+			if err != nil {
+				c.err = err
+				return
+			}
+			c.cts, c.cok = ts, true
+		}
+		c.chg.Next()
 	}
-	var ents []ent
-	for it.Seek(p); it.Valid(); it.Next() {
-		item := it.Item()
-		k := item.Key()[len(p):]
-		ts := int64(binary.BigEndian.Uint64(k[:8]))
-		if ts > T {
-			break // in time order: the rest are later
-		}
-		e := ent{ts: ts, pk: len(buf)}
-		buf = append(buf, k[8:]...)
-		e.v = len(buf)
-		if err := item.Value(func(v []byte) error { buf = append(buf, v...); return nil }); err != nil {
-			return err
-		}
-		e.vEnd = len(buf)
-		if e.vEnd == e.v {
-			return fmt.Errorf("%w: empty change entry of table %s", ErrBadKey, c.t.Name)
-		}
-		ents = append(ents, e)
+	if !c.cok {
+		c.cpk = nil
 	}
-	// By key, keeping time order within a key: the last entry of a key is
-	// its state at T.
-	slices.SortStableFunc(ents, func(a, b ent) int { return bytes.Compare(buf[a.pk:a.v], buf[b.pk:b.v]) })
-	for i, e := range ents {
-		if i+1 < len(ents) && bytes.Equal(buf[e.pk:e.v], buf[ents[i+1].pk:ents[i+1].v]) {
-			continue
-		}
-		ch := change{pk: buf[e.pk:e.v], ts: e.ts}
-		if buf[e.v] == 1 {
-			ch.val = buf[e.v+1 : e.vEnd]
-		}
-		c.chg = append(c.chg, ch)
-	}
-	return nil
 }
 
 func (c *ckptIter) Next() bool {
@@ -336,9 +335,9 @@ func (c *ckptIter) Next() bool {
 			rowPK = c.rows.Item().Key()[len(c.rp):]
 		}
 		switch {
-		case rowPK == nil && c.ci >= len(c.chg):
+		case rowPK == nil && c.cpk == nil:
 			return false
-		case rowPK != nil && (c.ci >= len(c.chg) || bytes.Compare(rowPK, c.chg[c.ci].pk) < 0):
+		case rowPK != nil && (c.cpk == nil || bytes.Compare(rowPK, c.cpk) < 0):
 			// A row not changed since the checkpoint.
 			err := c.rows.Item().Value(func(b []byte) error {
 				c.ts = int64(binary.BigEndian.Uint64(b[:8]))
@@ -353,16 +352,16 @@ func (c *ckptIter) Next() bool {
 			return true
 		default:
 			// A changed key: its state at T replaces the checkpoint's row.
-			ch := c.chg[c.ci]
-			c.ci++
-			if rowPK != nil && bytes.Equal(rowPK, ch.pk) {
+			if rowPK != nil && bytes.Equal(rowPK, c.cpk) {
 				c.rows.Next()
 			}
-			if ch.val == nil {
+			val, ts := c.cval, c.cts
+			c.nextChange()
+			if val == nil {
 				continue
 			}
-			c.ts = ch.ts
-			c.row, c.err = DecodeRow(nil, c.t.Columns, ch.val)
+			c.ts = ts
+			c.row, c.err = DecodeRow(nil, c.t.Columns, val)
 			return c.err == nil
 		}
 	}
@@ -372,4 +371,9 @@ func (c *ckptIter) Next() bool {
 func (c *ckptIter) Row() []types.Value { return c.row }
 func (c *ckptIter) TS() int64          { return c.ts }
 func (c *ckptIter) Err() error         { return c.err }
-func (c *ckptIter) Close()             { c.rows.Close() }
+func (c *ckptIter) Close() {
+	c.rows.Close()
+	if c.chg != nil {
+		c.chg.Close()
+	}
+}
