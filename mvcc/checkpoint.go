@@ -2,6 +2,7 @@ package mvcc
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -51,8 +52,9 @@ const (
 const ckVersion = 1
 
 type checkpoints struct {
-	mu sync.Mutex
-	m  map[uint32]*tableCkpts
+	mu   sync.Mutex
+	m    map[uint32]*tableCkpts
+	logs map[uint32]*ckLog // versions since the last checkpoint, by table
 }
 
 // tableCkpts is the checkpoint record of one table.
@@ -76,7 +78,7 @@ func ckPrefix(id uint32, kind byte, c int64) []byte {
 
 // loadCheckpoints reads every table's checkpoint record.
 func (s *Store) loadCheckpoints() error {
-	s.ckpts.m = map[uint32]*tableCkpts{}
+	s.ckpts.m, s.ckpts.logs = map[uint32]*tableCkpts{}, map[uint32]*ckLog{}
 	txn := s.db.NewTransactionAt(math.MaxUint64, false)
 	defer txn.Discard()
 	p := metaKey("ckpt/")
@@ -119,9 +121,64 @@ func (s *Store) CheckpointStats(t *catalog.Table) (since, rows int64) {
 	return s.sizes.since[t.ID], rows
 }
 
+// ckLog holds the versions of one table written since its last checkpoint,
+// captured as they are written (captureVersions). Complete, it lets the
+// next checkpoint be built from the last one and the log alone, without
+// walking the table's history.
+type ckLog struct {
+	complete bool
+	ents     []logEnt
+	seq      uint64
+}
+
+// logEnt is one version: the encoded key after the table prefix, its
+// time, and its encoded row (nil: a delete).
+type logEnt struct {
+	pk  []byte
+	ts  int64
+	val []byte
+	seq uint64 // write order (0: found by a walk, before anything logged)
+}
+
+// maxLogged bounds a table's log; past it the log is dropped and the next
+// checkpoint walks the versions.
+const maxLogged = 4 << 20
+
+// captureVersions logs written versions of the tables with a log.
+func (s *Store) captureVersions(ents []pending) {
+	s.ckpts.mu.Lock()
+	defer s.ckpts.mu.Unlock()
+	if len(s.ckpts.logs) == 0 {
+		return
+	}
+	for _, e := range ents {
+		id, ok := dataTable(e.key)
+		if !ok {
+			continue
+		}
+		lg := s.ckpts.logs[id]
+		if lg == nil {
+			continue
+		}
+		if len(lg.ents) >= maxLogged {
+			delete(s.ckpts.logs, id)
+			continue
+		}
+		var val []byte
+		if !e.del {
+			val = e.val
+		}
+		lg.seq++
+		lg.ents = append(lg.ents, logEnt{pk: e.key[5:], ts: TS(e.ver), val: val, seq: lg.seq})
+	}
+}
+
 // Checkpoint takes a checkpoint of t at c, which must be sealed: no
 // version at or before c may be written after this starts. It returns the
-// rows visible at c.
+// rows visible at c. The first checkpoint of a table in a process walks
+// the table's versions; later ones merge the previous checkpoint's rows
+// with the versions logged since, so their cost follows the table's size
+// and its recent changes, not its history.
 func (s *Store) Checkpoint(t *catalog.Table, c int64) (int64, error) {
 	if c < 0 {
 		return 0, fmt.Errorf("mvcc: checkpoint of %s at %d: %w", t.Name, c, ErrNegativeTime)
@@ -131,85 +188,81 @@ func (s *Store) Checkpoint(t *catalog.Table, c int64) (int64, error) {
 	if tc := s.ckpts.m[t.ID]; tc != nil && len(tc.At) > 0 {
 		prev = tc.At[len(tc.At)-1]
 	}
+	var delta []logEnt
+	lg := s.ckpts.logs[t.ID]
+	incremental := prev >= 0 && lg != nil && lg.complete && c > prev
+	if incremental {
+		// Take the versions at or before c; the rest stay for the next one.
+		var keep []logEnt
+		for _, e := range lg.ents {
+			if e.ts <= c {
+				delta = append(delta, e)
+			} else {
+				keep = append(keep, e)
+			}
+		}
+		lg.ents = keep
+	} else if c > prev {
+		// Log from now on; the walk below finds what was written before.
+		s.ckpts.logs[t.ID] = &ckLog{}
+	}
 	s.ckpts.mu.Unlock()
 	if c <= prev {
 		return 0, nil // already covered
 	}
 	last := prev
-	if prev >= 0 && prev < s.Horizon() {
-		prev = -1 // no change list since last (see tableCkpts.Changes)
-	}
 	s.sizes.mu.Lock()
 	sinceAtStart := s.sizes.since[t.ID]
 	s.sizes.mu.Unlock()
 
-	txn := s.db.NewTransactionAt(Version(c), false)
-	defer txn.Discard()
-	p := tablePrefix(nil, t.ID)
-	it := txn.NewIterator(badger.IteratorOptions{Prefix: p, AllVersions: true})
-	defer it.Close()
 	wb := s.db.NewManagedWriteBatch()
 	defer wb.Cancel()
-	rowsP, chgP := ckPrefix(t.ID, ckRows, c), ckPrefix(t.ID, ckChanges, c)
+	b := ckBuilder{wb: wb, t: t, rowsP: ckPrefix(t.ID, ckRows, c), chgP: ckPrefix(t.ID, ckChanges, c)}
 	var (
-		rows    int64
-		lastKey []byte
+		later   []logEnt // versions after c found by the walk
+		changes bool
+		err     error
 	)
-	for it.Seek(p); it.Valid(); it.Next() {
-		item := it.Item()
-		k := item.Key()
-		first := lastKey == nil || !bytes.Equal(k, lastKey)
-		if first {
-			lastKey = append(lastKey[:0], k...)
+	if incremental {
+		err = s.buildFrom(&b, prev, delta)
+		changes = true
+	} else {
+		if prev >= 0 && prev < s.Horizon() {
+			prev = -1 // no change list since last (see tableCkpts.Changes)
 		}
-		ts := TS(item.Version())
-		if !first && ts <= prev {
-			continue // older than the previous checkpoint and not visible at c
-		}
-		pk := k[len(p):]
-		var val []byte
-		if !item.IsDeletedOrExpired() {
-			var err error
-			if val, err = item.ValueCopy(nil); err != nil {
-				return 0, fmt.Errorf("mvcc: checkpoint of %s: %w", t.Name, err)
-			}
-		}
-		if first && val != nil {
-			v := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(val)), uint64(ts))
-			if err := wb.SetEntryAt(badger.NewEntry(append(slices.Clone(rowsP), pk...), append(v, val...)), ckVersion); err != nil {
-				return 0, fmt.Errorf("mvcc: checkpoint of %s: %w", t.Name, err)
-			}
-			rows++
-		}
-		if prev >= 0 && ts > prev {
-			key := binary.BigEndian.AppendUint64(append(slices.Clone(chgP), pk...), uint64(ts))
-			v := []byte{0}
-			if val != nil {
-				v = append([]byte{1}, val...)
-			}
-			if err := wb.SetEntryAt(badger.NewEntry(key, v), ckVersion); err != nil {
-				return 0, fmt.Errorf("mvcc: checkpoint of %s: %w", t.Name, err)
-			}
-		}
+		later, err = s.buildByWalk(&b, c, prev)
+		changes = prev >= 0
 	}
-	if err := wb.Flush(); err != nil {
+	if err == nil {
+		err = wb.Flush()
+	}
+	if err != nil {
+		s.ckpts.mu.Lock()
+		delete(s.ckpts.logs, t.ID) // the log may miss what was taken out
+		s.ckpts.mu.Unlock()
 		return 0, fmt.Errorf("mvcc: checkpoint of %s: %w", t.Name, err)
 	}
 	s.ckpts.mu.Lock()
 	defer s.ckpts.mu.Unlock()
-	tc := &tableCkpts{Rows: rows}
+	if lg := s.ckpts.logs[t.ID]; lg != nil && !incremental {
+		// The walk saw everything written before it started, the log
+		// everything after it was created: together, every version after c.
+		lg.ents = dedupLog(append(later, lg.ents...))
+		lg.complete = true
+	}
+	tc := &tableCkpts{Rows: b.rows}
 	if old := s.ckpts.m[t.ID]; old != nil {
 		tc.At, tc.Changes = slices.Clone(old.At), slices.Clone(old.Changes)
 	}
 	if n := len(tc.At); (n == 0 && last >= 0) || (n > 0 && tc.At[n-1] != last) {
 		return 0, fmt.Errorf("mvcc: checkpoint of %s: another checkpoint was taken meanwhile", t.Name)
 	}
-	tc.At, tc.Changes = append(tc.At, c), append(tc.Changes, prev >= 0)
-	b, err := json.Marshal(tc)
+	tc.At, tc.Changes = append(tc.At, c), append(tc.Changes, changes)
+	js, err := json.Marshal(tc)
 	if err != nil {
 		return 0, err
 	}
-	if err := s.CommitMeta(MetaWrite{Puts: map[string][]byte{ckptMeta(t.ID): b}, Aside: true}, 0); err != nil {
+	if err := s.CommitMeta(MetaWrite{Puts: map[string][]byte{ckptMeta(t.ID): js}, Aside: true}, 0); err != nil {
 		return 0, err
 	}
 	s.ckpts.m[t.ID] = tc
@@ -218,7 +271,156 @@ func (s *Store) Checkpoint(t *catalog.Table, c int64) (int64, error) {
 		s.sizes.since[t.ID] -= sinceAtStart
 	}
 	s.sizes.mu.Unlock()
-	return rows, nil
+	return b.rows, nil
+}
+
+// ckBuilder writes one checkpoint's entries.
+type ckBuilder struct {
+	wb          *badger.WriteBatch
+	t           *catalog.Table
+	rowsP, chgP []byte
+	rows        int64
+}
+
+func (b *ckBuilder) row(pk []byte, ts int64, val []byte) error {
+	v := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(val)), uint64(ts))
+	b.rows++
+	return b.wb.SetEntryAt(badger.NewEntry(append(slices.Clone(b.rowsP), pk...), append(v, val...)), ckVersion)
+}
+
+func (b *ckBuilder) change(pk []byte, ts int64, val []byte) error {
+	key := binary.BigEndian.AppendUint64(append(slices.Clone(b.chgP), pk...), uint64(ts))
+	v := []byte{0}
+	if val != nil {
+		v = append([]byte{1}, val...)
+	}
+	return b.wb.SetEntryAt(badger.NewEntry(key, v), ckVersion)
+}
+
+// buildByWalk writes the checkpoint at c from every version of the table
+// (and, when prev >= 0, the change list of (prev, c]); it returns the
+// versions after c it saw.
+func (s *Store) buildByWalk(b *ckBuilder, c, prev int64) ([]logEnt, error) {
+	txn := s.db.NewTransactionAt(math.MaxUint64, false)
+	defer txn.Discard()
+	p := tablePrefix(nil, b.t.ID)
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: p, AllVersions: true})
+	defer it.Close()
+	var (
+		later   []logEnt
+		lastKey []byte
+		seen    bool // the key's version visible at c was met
+	)
+	for it.Seek(p); it.Valid(); it.Next() {
+		item := it.Item()
+		k := item.Key()
+		if lastKey == nil || !bytes.Equal(k, lastKey) {
+			lastKey = append(lastKey[:0], k...)
+			seen = false
+		}
+		ts := TS(item.Version())
+		if seen && ts <= prev {
+			continue // older than the previous checkpoint and not visible at c
+		}
+		pk := slices.Clone(k[len(p):])
+		var val []byte
+		if !item.IsDeletedOrExpired() {
+			var err error
+			if val, err = item.ValueCopy(nil); err != nil {
+				return nil, err
+			}
+		}
+		if ts > c {
+			later = append(later, logEnt{pk: pk, ts: ts, val: val})
+			continue
+		}
+		if !seen && val != nil {
+			if err := b.row(pk, ts, val); err != nil {
+				return nil, err
+			}
+		}
+		seen = true
+		if prev >= 0 && ts > prev {
+			if err := b.change(pk, ts, val); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return later, nil
+}
+
+// buildFrom writes the checkpoint from the previous one's rows and the
+// versions since it (delta: every version in (prev, c]).
+func (s *Store) buildFrom(b *ckBuilder, prev int64, delta []logEnt) error {
+	delta = dedupLog(delta)
+	for _, e := range delta {
+		if err := b.change(e.pk, e.ts, e.val); err != nil {
+			return err
+		}
+	}
+	txn := s.db.NewTransactionAt(math.MaxUint64, false)
+	defer txn.Discard()
+	rp := ckPrefix(b.t.ID, ckRows, prev)
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: rp})
+	defer it.Close()
+	it.Seek(rp)
+	i := 0
+	for it.Valid() || i < len(delta) {
+		var pk []byte
+		if it.Valid() {
+			pk = it.Item().Key()[len(rp):]
+		}
+		if pk != nil && (i >= len(delta) || bytes.Compare(pk, delta[i].pk) < 0) {
+			v, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			if err := b.row(pk, int64(binary.BigEndian.Uint64(v[:8])), v[8:]); err != nil {
+				return err
+			}
+			it.Next()
+			continue
+		}
+		// The key's last version in the delta replaces its row.
+		j := i
+		for j+1 < len(delta) && bytes.Equal(delta[j+1].pk, delta[i].pk) {
+			j++
+		}
+		if pk != nil && bytes.Equal(pk, delta[i].pk) {
+			it.Next()
+		}
+		if e := delta[j]; e.val != nil {
+			if err := b.row(e.pk, e.ts, e.val); err != nil {
+				return err
+			}
+		}
+		i = j + 1
+	}
+	return nil
+}
+
+// dedupLog sorts versions by key and time, keeping write order among
+// writes of one key at one time, and keeps the last of those: the later
+// write of a key at one instant shadows the earlier (and a version both
+// found by a walk and logged after it is the same version).
+func dedupLog(ents []logEnt) []logEnt {
+	slices.SortFunc(ents, func(a, b logEnt) int {
+		if c := bytes.Compare(a.pk, b.pk); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.ts, b.ts); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.seq, b.seq)
+	})
+	out := ents[:0]
+	for i, e := range ents {
+		if i+1 < len(ents) && ents[i+1].ts == e.ts && bytes.Equal(ents[i+1].pk, e.pk) {
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
 }
 
 // dropCheckpoints removes table id's checkpoints (DROP TABLE).
@@ -232,6 +434,7 @@ func (s *Store) dropCheckpoints(id uint32) error {
 		return err
 	}
 	delete(s.ckpts.m, id)
+	delete(s.ckpts.logs, id)
 	return s.db.DropPrefix(binary.BigEndian.AppendUint32([]byte{prefixCkpt}, id))
 }
 

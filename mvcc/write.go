@@ -112,6 +112,7 @@ func (s *Store) writeVersions(ents []pending) error {
 		return fmt.Errorf("mvcc: flush: %w", err)
 	}
 	s.countWrites(ents)
+	s.captureVersions(ents)
 	return nil
 }
 
