@@ -142,7 +142,7 @@ type logEnt struct {
 
 // maxLogged bounds a table's log; past it the log is dropped and the next
 // checkpoint walks the versions.
-const maxLogged = 4 << 20
+const maxLogged = 2 << 20
 
 // captureVersions logs written versions of the tables with a log.
 func (s *Store) captureVersions(ents []pending) {
