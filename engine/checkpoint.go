@@ -10,16 +10,22 @@ import (
 // Checkpoints (mvcc/checkpoint.go) are taken by a background goroutine:
 // once a second it looks for base tables with at least
 // Options.CheckpointMin versions written since their last checkpoint, and
-// at least as many as they had rows then (so a scan between two
-// checkpoints reads at most about twice the rows it returns), and
-// checkpoints them at the published G, which is sealed. When G has not
+// at least checkpointEvery times as many as they had rows then (so a scan
+// between two checkpoints reads at most about five entries a row it
+// returns, however deep the history), and checkpoints them at the
+// published G, which is sealed. Each checkpoint writes the table's rows
+// again, which competes with ingest for the disk and the cores; the
+// factor keeps that to a quarter of the versions ingested. When G has not
 // moved for a tick, every table with newer versions is checkpointed, so a
 // quiet store answers scans of its latest instants from a checkpoint too.
 // View tables are not checkpointed: their rows at a boundary are written
 // by maintenance after G passes it.
 
 const (
-	defaultCheckpointMin   = 100_000
+	defaultCheckpointMin   = 1_000_000
+	// checkpointEvery: a table is checkpointed (while G moves) after this
+	// many times as many versions as it had rows at its last checkpoint.
+	checkpointEvery = 4
 	checkpointPollInterval = time.Second
 )
 
@@ -77,7 +83,7 @@ func (e *Engine) checkpoint(all bool) error {
 	for _, name := range cat.TableNames() {
 		t := cat.Tables[name]
 		since, rows := e.store.CheckpointStats(t)
-		due := since >= max(e.opts.CheckpointMin, rows)
+		due := since >= max(e.opts.CheckpointMin, checkpointEvery*rows)
 		if all {
 			due = since > 0 || len(e.store.Checkpoints(t)) == 0
 		}

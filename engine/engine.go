@@ -40,8 +40,9 @@ type Options struct {
 	// EpochLength is the default epoch of views, in microseconds.
 	EpochLength int64
 	// CheckpointMin is how many versions a table gets before a checkpoint
-	// of it is considered (see checkpoint.go): 0 means the default of
-	// 100,000; a negative value turns the background checkpointer off.
+	// of it is considered while ingest runs (see checkpoint.go): 0 means
+	// the default of 1,000,000; a negative value turns the background
+	// checkpointer off.
 	CheckpointMin int64
 }
 
