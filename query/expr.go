@@ -267,7 +267,13 @@ func numeric(t types.Type) bool {
 
 // coerce makes a constant operand comparable with the other side: a string
 // compared with a TIMESTAMP is a time literal, with a number a number.
-func coerce(x *expr, other types.Type, text string) (*expr, error) {
+func coerce(x *expr, other types.Type, node sqlparser.SQLNode) (*expr, error) {
+	text := func() string {
+		if node == nil {
+			return ""
+		}
+		return sqlparser.String(node)
+	}
 	if !x.konst || x.typ != types.Varchar || other == types.Varchar || other == types.Null {
 		return x, nil
 	}
@@ -276,7 +282,7 @@ func coerce(x *expr, other types.Type, text string) (*expr, error) {
 	case types.Timestamp:
 		ts, err := timeline.ParseAbsolute(v.S)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %s compared with a TIMESTAMP: %w", ErrType, text, err)
+			return nil, fmt.Errorf("%w: %s compared with a TIMESTAMP: %w", ErrType, text(), err)
 		}
 		return constExpr(types.Time(ts)), nil
 	case types.BigInt, types.Double, types.Boolean:
@@ -285,7 +291,7 @@ func coerce(x *expr, other types.Type, text string) (*expr, error) {
 		}
 		f, err := strconv.ParseFloat(strings.TrimSpace(v.S), 64)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %s compared with a %s is not a number", ErrType, text, other)
+			return nil, fmt.Errorf("%w: %s compared with a %s is not a number", ErrType, text(), other)
 		}
 		return constExpr(types.Float(f)), nil
 	}
@@ -340,10 +346,10 @@ func (c *compiler) operands(l, r sqlparser.Expr, whole sqlparser.Expr) (*expr, *
 	if err != nil {
 		return nil, nil, err
 	}
-	if a, err = coerce(a, b.typ, sqlparser.String(l)); err != nil {
+	if a, err = coerce(a, b.typ, l); err != nil {
 		return nil, nil, err
 	}
-	if b, err = coerce(b, a.typ, sqlparser.String(r)); err != nil {
+	if b, err = coerce(b, a.typ, r); err != nil {
 		return nil, nil, err
 	}
 	if !comparable(a.typ, b.typ) {
@@ -419,7 +425,7 @@ func (c *compiler) in(e *sqlparser.ComparisonExpr) (*expr, error) {
 		if err != nil {
 			return nil, err
 		}
-		if b, err = coerce(b, a.typ, sqlparser.String(t)); err != nil {
+		if b, err = coerce(b, a.typ, t); err != nil {
 			return nil, err
 		}
 		if !comparable(a.typ, b.typ) {

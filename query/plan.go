@@ -908,7 +908,7 @@ func constBinding(cs []sqlparser.Expr, sc *scope, col int, t types.Type) []types
 		if err != nil || !x.konst {
 			return types.Value{}, false
 		}
-		x, err = coerce(x, t, "")
+		x, err = coerce(x, t, nil)
 		if err != nil {
 			return types.Value{}, false
 		}
