@@ -16,8 +16,9 @@ import (
 // published G, which is sealed. Each checkpoint writes the table's rows
 // again, which competes with ingest for the disk and the cores; the
 // factor keeps that to a quarter of the versions ingested. When G has not
-// moved for a tick, every table with newer versions is checkpointed, so a
-// quiet store answers scans of its latest instants from a checkpoint too.
+// moved for five seconds, every table with newer versions is checkpointed,
+// so a quiet store answers scans of its latest instants from a checkpoint
+// too.
 // View tables are not checkpointed: their rows at a boundary are written
 // by maintenance after G passes it.
 
@@ -27,6 +28,9 @@ const (
 	// many times as many versions as it had rows at its last checkpoint.
 	checkpointEvery        = 4
 	checkpointPollInterval = time.Second
+	// quietTicks: after G stood still this many ticks, every table with
+	// newer versions is checkpointed (once).
+	quietTicks = 5
 )
 
 // startCheckpointer runs the background checkpointer until Close.
@@ -40,7 +44,7 @@ func (e *Engine) startCheckpointer() {
 		defer close(e.ckDone)
 		tick := time.NewTicker(checkpointPollInterval)
 		defer tick.Stop()
-		lastG := timeline.None
+		lastG, still := timeline.None, 0
 		for {
 			select {
 			case <-e.ckStop:
@@ -48,10 +52,14 @@ func (e *Engine) startCheckpointer() {
 			case <-tick.C:
 			}
 			g := e.Watermark()
+			if g == lastG {
+				still++
+			} else {
+				lastG, still = g, 0
+			}
 			// A failure (a full disk, a DROP TABLE racing it) is tried
 			// again on the next tick; scans read the versions meanwhile.
-			_ = e.checkpoint(g == lastG)
-			lastG = g
+			_ = e.checkpoint(still == quietTicks)
 		}
 	}()
 }
