@@ -51,6 +51,13 @@ func engineOptions(cmd *cli.Command) (engine.Options, error) {
 		}
 		*f.dst = d
 	}
+	o.CheckpointPoll = cmd.Duration("checkpoint-poll")
+	if cmd.IsSet("checkpoint-min") || cmd.Int64("checkpoint-min") != 0 {
+		o.CheckpointMin = cmd.Int64("checkpoint-min")
+		if o.CheckpointMin == 0 {
+			return o, fmt.Errorf("--checkpoint-min: a positive number of versions, or -1 for no checkpoints")
+		}
+	}
 	return o, nil
 }
 

@@ -67,6 +67,12 @@ func TestCrashSafety(t *testing.T) {
 	}
 	r.restart()
 	r.verify()
+	// The server took checkpoints (--checkpoint-min 300) while it was
+	// killed, and sealed answers read through them matched.
+	ckpts, err := r.c.sql("SELECT COUNT(*) FROM ttq_checkpoints WHERE has_changes = true")
+	if err != nil || string(ckpts.Rows) == "[[0]]" {
+		t.Errorf("no checkpoint with a change list across the run: %v %s", err, ckpts.Rows)
+	}
 	r.p.stop(syscall.SIGTERM, 30*time.Second)
 	epochs := "no views"
 	if r.views {
@@ -76,8 +82,8 @@ func TestCrashSafety(t *testing.T) {
 	s := &r.stats
 	t.Logf("%d kills in %s: %d during load (%d with an ingest request in flight), %d between requests, %d during recovery",
 		r.kills(), time.Since(start).Round(time.Millisecond), s.killsLoad, s.killsInFlight, s.killsIdle, s.killsStartup)
-	t.Logf("batches: %d acknowledged, %d in flight at a kill found whole, %d found absent; %d sealed answers recorded, %d re-read after restarts; %s",
-		s.acked.Load(), s.pendApplied, s.pendDropped, len(r.answers), s.rechecked, epochs)
+	t.Logf("batches: %d acknowledged, %d in flight at a kill found whole, %d found absent; %d sealed answers recorded, %d re-read after restarts; %s; checkpoints with change lists at the end: %s",
+		s.acked.Load(), s.pendApplied, s.pendDropped, len(r.answers), s.rechecked, epochs, ckpts.Rows)
 }
 
 type crashRun struct {
@@ -112,7 +118,7 @@ func (r *crashRun) kills() int {
 
 func (r *crashRun) restart() {
 	r.t.Helper()
-	p := spawn(r.t, r.dir, nil, "--epoch", "250ms")
+	p := spawn(r.t, r.dir, nil, "--epoch", "250ms", "--checkpoint-min", "300", "--checkpoint-poll", "50ms")
 	if err := p.waitServing(30 * time.Second); err != nil {
 		r.t.Fatal(err)
 	}
@@ -177,7 +183,7 @@ func (r *crashRun) cycle() {
 	if r.rng.IntN(4) == 0 {
 		// Kill it again while it opens the store, finishes the last batch's
 		// intent and catches the views up.
-		p := spawn(r.t, r.dir, nil, "--epoch", "250ms")
+		p := spawn(r.t, r.dir, nil, "--epoch", "250ms", "--checkpoint-min", "300", "--checkpoint-poll", "50ms")
 		time.Sleep(time.Duration(r.rng.IntN(80)) * time.Millisecond)
 		p.kill()
 		r.stats.killsStartup++

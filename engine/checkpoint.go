@@ -16,7 +16,8 @@ import (
 // published G, which is sealed. Each checkpoint writes the table's rows
 // again, which competes with ingest for the disk and the cores; the
 // factor keeps that to a quarter of the versions ingested. When G has not
-// moved for five seconds, every table with newer versions is checkpointed,
+// moved for five polls (five seconds by default), every table with newer
+// versions is checkpointed,
 // so a quiet store answers scans of its latest instants from a checkpoint
 // too.
 // View tables are not checkpointed: their rows at a boundary are written
@@ -28,9 +29,9 @@ const (
 	// many times as many versions as it had rows at its last checkpoint.
 	checkpointEvery        = 4
 	checkpointPollInterval = time.Second
-	// quietTicks: after G stood still this many ticks, every table with
-	// newer versions is checkpointed (once).
-	quietTicks = 5
+	// quietPolls: after G stood still this many polls (five seconds by
+	// default), every table with newer versions is checkpointed (once).
+	quietPolls = 5
 )
 
 // startCheckpointer runs the background checkpointer until Close.
@@ -42,7 +43,11 @@ func (e *Engine) startCheckpointer() {
 	}
 	go func() {
 		defer close(e.ckDone)
-		tick := time.NewTicker(checkpointPollInterval)
+		poll := e.opts.CheckpointPoll
+		if poll <= 0 {
+			poll = checkpointPollInterval
+		}
+		tick := time.NewTicker(poll)
 		defer tick.Stop()
 		lastG, still := timeline.None, 0
 		for {
@@ -59,7 +64,7 @@ func (e *Engine) startCheckpointer() {
 			}
 			// A failure (a full disk, a DROP TABLE racing it) is tried
 			// again on the next tick; scans read the versions meanwhile.
-			_ = e.checkpoint(still == quietTicks)
+			_ = e.checkpoint(still == quietPolls)
 		}
 	}()
 }

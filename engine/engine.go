@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"ttq/catalog"
 	"ttq/mvcc"
@@ -44,6 +45,9 @@ type Options struct {
 	// the default of 1,000,000; a negative value turns the background
 	// checkpointer off.
 	CheckpointMin int64
+	// CheckpointPoll is how often the checkpointer looks for due tables
+	// (default one second).
+	CheckpointPoll time.Duration
 }
 
 const (

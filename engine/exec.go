@@ -434,6 +434,20 @@ func (e *Engine) systemTable(v *view, name string) ([]catalog.Column, [][]types.
 			{Name: "rows_changed", Type: types.BigInt}, {Name: "duration_us", Type: types.BigInt},
 		}
 		return cols, e.epochRows(), true, nil
+	case "ttq_checkpoints":
+		cols := []catalog.Column{
+			{Name: "table_name", Type: types.Varchar}, {Name: "checkpoint", Type: types.Timestamp},
+			{Name: "has_changes", Type: types.Boolean},
+		}
+		var rows [][]types.Value
+		cat := v.cat
+		for _, n := range cat.TableNames() {
+			at, changes := e.store.CheckpointList(cat.Tables[n])
+			for i := range at {
+				rows = append(rows, []types.Value{types.String(n), types.Time(at[i]), types.Bool(changes[i])})
+			}
+		}
+		return cols, rows, true, nil
 	}
 	if fn, ok := e.extraTable(name); ok {
 		cols, rows := fn()

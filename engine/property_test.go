@@ -354,6 +354,9 @@ func TestPropertyAgainstReferenceModel(t *testing.T) {
 				if n < 10 {
 					t.Fatalf("seed %d: only %d checkpoints taken", seed, n)
 				}
+				if rows := engineRows(t, e, "SELECT table_name, checkpoint, has_changes FROM ttq_checkpoints"); len(rows) != n {
+					t.Fatalf("seed %d: ttq_checkpoints has %d rows, want %d: %v", seed, len(rows), n, rows)
+				}
 			}
 			if g := e.Watermark(); g != m.g() {
 				t.Fatalf("seed %d %s: G = %d, model %d", seed, v.name, g, m.g())

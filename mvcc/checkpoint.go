@@ -108,6 +108,17 @@ func (s *Store) Checkpoints(t *catalog.Table) []int64 {
 	return nil
 }
 
+// CheckpointList returns the instants of t's checkpoints and whether each
+// holds a change list (scans between it and the one before read it).
+func (s *Store) CheckpointList(t *catalog.Table) (at []int64, changes []bool) {
+	s.ckpts.mu.Lock()
+	defer s.ckpts.mu.Unlock()
+	if tc := s.ckpts.m[t.ID]; tc != nil {
+		return slices.Clone(tc.At), slices.Clone(tc.Changes)
+	}
+	return nil, nil
+}
+
 // CheckpointStats returns the versions written to t since its last
 // checkpoint (by this process) and the rows it had then.
 func (s *Store) CheckpointStats(t *catalog.Table) (since, rows int64) {
