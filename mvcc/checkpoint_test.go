@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"ttq/catalog"
@@ -175,5 +176,75 @@ func BenchmarkScanDepth(b *testing.B) {
 			})
 		}
 		st.Close()
+	}
+}
+
+// TestCheckpointsWhileWriting takes checkpoints while another goroutine
+// writes (the engine's situation: the checkpointer works beside the
+// writer), each at the last instant the writer has finished, then checks
+// scans through them against scans of the versions. Versions written while
+// a checkpoint walks the table must reach the next one's change list.
+func TestCheckpointsWhileWriting(t *testing.T) {
+	st, err := Open(t.TempDir(), Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	tbl := &catalog.Table{ID: 5, Name: "t", Columns: []catalog.Column{{Name: "k", Type: types.BigInt}, {Name: "v", Type: types.BigInt}}, PK: []int{0}}
+	var sealed atomic.Int64
+	sealed.Store(-1)
+	const end = 3000
+	done := make(chan error)
+	go func() {
+		rng := rand.New(rand.NewPCG(4, 4))
+		for ts := int64(0); ts < end; ts++ {
+			b := st.NewBatch()
+			for n := 0; n < 5; n++ {
+				k := types.Int(rng.Int64N(300))
+				var err error
+				if rng.IntN(6) == 0 {
+					err = b.Delete(tbl, []types.Value{k}, ts)
+				} else {
+					err = b.Put(tbl, []types.Value{k, types.Int(ts)}, ts)
+				}
+				if err != nil {
+					done <- err
+					return
+				}
+			}
+			if err := b.Flush(); err != nil {
+				done <- err
+				return
+			}
+			sealed.Store(ts)
+		}
+		done <- nil
+	}()
+	for running := true; running; {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			running = false
+		default:
+		}
+		if c := sealed.Load(); c >= 0 {
+			if _, err := st.Checkpoint(tbl, c); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	at := st.Checkpoints(tbl)
+	if len(at) < 5 {
+		t.Fatalf("only %d checkpoints taken while writing", len(at))
+	}
+	for T := at[0]; T < end; T += 7 {
+		sn := st.At(T)
+		got, want := scanText(t, sn.Scan(tbl, nil)), scanText(t, sn.ScanVersions(tbl, nil))
+		sn.Close()
+		if got != want {
+			t.Fatalf("AS OF %d (checkpoints %v):\n got %s\nwant %s", T, at, got, want)
+		}
 	}
 }
