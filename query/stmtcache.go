@@ -183,22 +183,15 @@ func newParsedTree(sel *Select, l *lifted, toks []token) (*parsedTree, bool) {
 	return tree, true
 }
 
+// literalToken is the token each kind of literal node is parsed from.
+var literalToken = map[sqlparser.ValType]int{
+	sqlparser.StrVal: sqlparser.STRING, sqlparser.IntVal: sqlparser.INTEGRAL, sqlparser.FloatVal: sqlparser.FLOAT,
+	sqlparser.HexNum: sqlparser.HEXNUM, sqlparser.HexVal: sqlparser.HEX, sqlparser.BitVal: sqlparser.BIT_LITERAL,
+}
+
 func sameKind(v sqlparser.ValType, tok int) bool {
-	switch v {
-	case sqlparser.StrVal:
-		return tok == sqlparser.STRING
-	case sqlparser.IntVal:
-		return tok == sqlparser.INTEGRAL
-	case sqlparser.FloatVal:
-		return tok == sqlparser.FLOAT
-	case sqlparser.HexNum:
-		return tok == sqlparser.HEXNUM
-	case sqlparser.HexVal:
-		return tok == sqlparser.HEX
-	case sqlparser.BitVal:
-		return tok == sqlparser.BIT_LITERAL
-	}
-	return false
+	t, ok := literalToken[v]
+	return ok && t == tok
 }
 
 // fill puts the literals of sql (of the tree's shape) into the tree.
