@@ -98,7 +98,8 @@ func (e *Engine) checkpoint(all bool) error {
 		since, rows := e.store.CheckpointStats(t)
 		due := since >= max(e.opts.CheckpointMin, checkpointEvery*rows)
 		if all {
-			due = since > 0 || len(e.store.Checkpoints(t)) == 0
+			at, _ := e.store.CheckpointList(t)
+			due = since > 0 || len(at) == 0
 		}
 		if !due {
 			continue

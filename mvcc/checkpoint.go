@@ -52,9 +52,10 @@ const (
 const ckVersion = 1
 
 type checkpoints struct {
-	mu   sync.Mutex
-	m    map[uint32]*tableCkpts
-	logs map[uint32]*ckLog // versions since the last checkpoint, by table
+	build sync.Mutex // one checkpoint is built at a time
+	mu    sync.Mutex // guards m and logs
+	m     map[uint32]*tableCkpts
+	logs  map[uint32]*ckLog // versions since the last checkpoint, by table
 }
 
 // tableCkpts is the checkpoint record of one table.
@@ -98,18 +99,9 @@ func (s *Store) loadCheckpoints() error {
 	return nil
 }
 
-// Checkpoints returns the instants t has checkpoints at, ascending.
-func (s *Store) Checkpoints(t *catalog.Table) []int64 {
-	s.ckpts.mu.Lock()
-	defer s.ckpts.mu.Unlock()
-	if tc := s.ckpts.m[t.ID]; tc != nil {
-		return slices.Clone(tc.At)
-	}
-	return nil
-}
-
-// CheckpointList returns the instants of t's checkpoints and whether each
-// holds a change list (scans between it and the one before read it).
+// CheckpointList returns the instants of t's checkpoints, ascending, and
+// whether each holds a change list (scans between it and the one before
+// read it).
 func (s *Store) CheckpointList(t *catalog.Table) (at []int64, changes []bool) {
 	s.ckpts.mu.Lock()
 	defer s.ckpts.mu.Unlock()
@@ -194,6 +186,8 @@ func (s *Store) Checkpoint(t *catalog.Table, c int64) (int64, error) {
 	if c < 0 {
 		return 0, fmt.Errorf("mvcc: checkpoint of %s at %d: %w", t.Name, c, ErrNegativeTime)
 	}
+	s.ckpts.build.Lock()
+	defer s.ckpts.build.Unlock()
 	s.ckpts.mu.Lock()
 	prev := int64(-1)
 	if tc := s.ckpts.m[t.ID]; tc != nil && len(tc.At) > 0 {
@@ -221,7 +215,6 @@ func (s *Store) Checkpoint(t *catalog.Table, c int64) (int64, error) {
 	if c <= prev {
 		return 0, nil // already covered
 	}
-	last := prev
 	s.sizes.mu.Lock()
 	sinceAtStart := s.sizes.since[t.ID]
 	s.sizes.mu.Unlock()
@@ -264,9 +257,6 @@ func (s *Store) Checkpoint(t *catalog.Table, c int64) (int64, error) {
 	tc := &tableCkpts{Rows: b.rows}
 	if old := s.ckpts.m[t.ID]; old != nil {
 		tc.At, tc.Changes = slices.Clone(old.At), slices.Clone(old.Changes)
-	}
-	if n := len(tc.At); (n == 0 && last >= 0) || (n > 0 && tc.At[n-1] != last) {
-		return 0, fmt.Errorf("mvcc: checkpoint of %s: another checkpoint was taken meanwhile", t.Name)
 	}
 	tc.At, tc.Changes = append(tc.At, c), append(tc.Changes, changes)
 	js, err := json.Marshal(tc)
@@ -436,6 +426,8 @@ func dedupLog(ents []logEnt) []logEnt {
 
 // dropCheckpoints removes table id's checkpoints (DROP TABLE).
 func (s *Store) dropCheckpoints(id uint32) error {
+	s.ckpts.build.Lock()
+	defer s.ckpts.build.Unlock()
 	s.ckpts.mu.Lock()
 	defer s.ckpts.mu.Unlock()
 	if _, ok := s.ckpts.m[id]; !ok {

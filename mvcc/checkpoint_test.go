@@ -79,7 +79,7 @@ func TestCheckpointScansEqualVersionScans(t *testing.T) {
 					}
 				}
 			}
-			if got := fmt.Sprint(st.Checkpoints(tbl)); got != fmt.Sprint(cks) {
+			if got := fmt.Sprint(ckAt(st, tbl)); got != fmt.Sprint(cks) {
 				t.Fatalf("checkpoints %s, want %v", got, cks)
 			}
 			viaCheckpoint := 0
@@ -103,14 +103,14 @@ func TestCheckpointScansEqualVersionScans(t *testing.T) {
 			if err := st.DropTable(tbl.ID); err != nil {
 				t.Fatal(err)
 			}
-			if got := st.Checkpoints(tbl); got != nil {
+			if got := ckAt(st, tbl); got != nil {
 				t.Errorf("checkpoints after DropTable: %v", got)
 			}
 			st.Close()
 			if st, err = Open(dir, Options{NoSync: true}); err != nil {
 				t.Fatal(err)
 			}
-			if got := st.Checkpoints(tbl); got != nil {
+			if got := ckAt(st, tbl); got != nil {
 				t.Errorf("checkpoints after DropTable and a reopen: %v", got)
 			}
 		})
@@ -235,7 +235,7 @@ func TestCheckpointsWhileWriting(t *testing.T) {
 			}
 		}
 	}
-	at := st.Checkpoints(tbl)
+	at := ckAt(st, tbl)
 	if len(at) < 5 {
 		t.Fatalf("only %d checkpoints taken while writing", len(at))
 	}
@@ -247,4 +247,9 @@ func TestCheckpointsWhileWriting(t *testing.T) {
 			t.Fatalf("AS OF %d (checkpoints %v):\n got %s\nwant %s", T, at, got, want)
 		}
 	}
+}
+
+func ckAt(st *Store, t *catalog.Table) []int64 {
+	at, _ := st.CheckpointList(t)
+	return at
 }

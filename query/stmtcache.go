@@ -75,7 +75,7 @@ func (c *Statements) Parse(sql string) *Parsed {
 
 // PointGet returns the statement as a primary-key lookup, if it is one.
 func (p *Parsed) PointGet() (*PointGet, bool) {
-	if p.toks == nil {
+	if len(p.toks) == 0 {
 		return nil, false
 	}
 	return parsePointGet(p.sql, p.toks)
@@ -83,7 +83,7 @@ func (p *Parsed) PointGet() (*PointGet, bool) {
 
 // Statement parses the statement, from the cache when its shape is there.
 func (p *Parsed) Statement() (st Statement, err error) {
-	if p.toks == nil || len(p.toks) == 0 || p.toks[0].typ != sqlparser.SELECT || p.c == nil {
+	if len(p.toks) == 0 || p.toks[0].typ != sqlparser.SELECT || p.c == nil {
 		return Parse(p.sql)
 	}
 	defer func() {
