@@ -8,18 +8,16 @@ import (
 )
 
 // Checkpoints (mvcc/checkpoint.go) are taken by a background goroutine:
-// once a second it looks for base tables with at least
-// Options.CheckpointMin versions written since their last checkpoint, and
-// at least checkpointEvery times as many as they had rows then (so a scan
-// between two checkpoints reads at most about five entries a row it
-// returns, however deep the history), and checkpoints them at the
+// once a second (Options.CheckpointPoll) it looks for base tables with at
+// least Options.CheckpointMin versions written since their last
+// checkpoint, and at least checkpointEvery times as many as they had rows
+// then (so a scan between two checkpoints reads at most about five entries
+// a row it returns, however deep the history), and checkpoints them at the
 // published G, which is sealed. Each checkpoint writes the table's rows
-// again, which competes with ingest for the disk and the cores; the
-// factor keeps that to a quarter of the versions ingested. When G has not
-// moved for five polls (five seconds by default), every table with newer
-// versions is checkpointed,
-// so a quiet store answers scans of its latest instants from a checkpoint
-// too.
+// again, which competes with ingest for the disk and the cores; the factor
+// keeps that to a quarter of the versions ingested. When G has not moved
+// for five polls, every table with newer versions is checkpointed, so a
+// quiet store answers scans of its latest instants from a checkpoint too.
 // View tables are not checkpointed: their rows at a boundary are written
 // by maintenance after G passes it.
 
