@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -43,9 +44,11 @@ type views struct {
 }
 
 // viewMeta is the durable progress of one view, the meta record
-// "view/<id>", committed after the rows it covers are flushed.
+// "view/<id>", committed after the rows it covers are flushed, with the
+// statistics of its recent epochs that changed rows (ttq_epochs).
 type viewMeta struct {
-	Progress int64 `json:"progress_us"`
+	Progress int64             `json:"progress_us"`
+	Recent   []precompute.Stat `json:"recent,omitempty"`
 }
 
 func viewMetaName(id uint32) string { return "view/" + strconv.FormatUint(uint64(id), 10) }
@@ -71,6 +74,9 @@ func (e *Engine) openViews() error {
 				return fmt.Errorf("engine: view %s progress: %w", v.Name, err)
 			}
 			p = m.Progress
+			if len(m.Recent) > 0 {
+				e.views.stats[v.Name] = m.Recent
+			}
 		}
 		e.views.progress[v.ID] = p
 	}
@@ -268,7 +274,7 @@ func (e *Engine) maintainLocked(v *catalog.View, g int64) error {
 		if err != nil {
 			if wrote {
 				// Keep what is flushed: commit the progress reached so far.
-				_ = e.commitViewProgress(v, p)
+				_ = e.commitViewProgress(v, p, e.recentStats(v, stats))
 			}
 			return err
 		}
@@ -279,32 +285,39 @@ func (e *Engine) maintainLocked(v *catalog.View, g int64) error {
 		p = ep.B
 	}
 	p = target
+	recent := e.recentStats(v, stats)
 	if wrote {
-		if err := e.commitViewProgress(v, p); err != nil {
+		if err := e.commitViewProgress(v, p, recent); err != nil {
 			return err
 		}
 	}
 	e.views.mu.Lock()
 	defer e.views.mu.Unlock()
 	e.views.progress[v.ID] = p
-	if len(stats) > 0 {
-		all := append(e.views.stats[v.Name], stats...)
-		if len(all) > keepStats {
-			all = all[len(all)-keepStats:]
-		}
-		e.views.stats[v.Name] = all
-	}
+	e.views.stats[v.Name] = recent
 	close(e.views.moved)
 	e.views.moved = make(chan struct{})
 	return nil
+}
+
+// recentStats returns v's recent epoch statistics followed by stats, the
+// last keepStats of them.
+func (e *Engine) recentStats(v *catalog.View, stats []precompute.Stat) []precompute.Stat {
+	e.views.mu.Lock()
+	defer e.views.mu.Unlock()
+	all := append(slices.Clone(e.views.stats[v.Name]), stats...)
+	if len(all) > keepStats {
+		all = all[len(all)-keepStats:]
+	}
+	return all
 }
 
 // commitViewProgress durably records that v's rows are complete up to b.
 // Rows at boundaries after the committed progress are never read (ViewAt
 // does not return them), so a crash between the rows' flush and this
 // commit leaves them unseen; they are recomputed, identically, on reopen.
-func (e *Engine) commitViewProgress(v *catalog.View, b int64) error {
-	mb, err := json.Marshal(viewMeta{Progress: b})
+func (e *Engine) commitViewProgress(v *catalog.View, b int64, recent []precompute.Stat) error {
+	mb, err := json.Marshal(viewMeta{Progress: b, Recent: recent})
 	if err != nil {
 		return err
 	}
