@@ -284,6 +284,7 @@ func (e *Engine) maintainLocked(v *catalog.View, g int64) error {
 		stats = append(stats, st)
 		p = ep.B
 	}
+	m.Advance(p, target) // no base changes after the last epoch processed
 	p = target
 	recent := e.recentStats(v, stats)
 	if wrote {
