@@ -264,6 +264,7 @@ func (s *Store) Checkpoint(t *catalog.Table, c int64) (int64, error) {
 		return 0, err
 	}
 	if err := s.CommitMeta(MetaWrite{Puts: map[string][]byte{ckptMeta(t.ID): js}, Aside: true}, 0); err != nil {
+		delete(s.ckpts.logs, t.ID) // its versions up to c were taken out for this one
 		return 0, err
 	}
 	s.ckpts.m[t.ID] = tc
