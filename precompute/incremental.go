@@ -46,9 +46,8 @@ func encValue(v types.Value) string { return string(mvcc.EncodeKey(nil, 0, []typ
 // incremental is the per-maintainer state of incremental maintenance.
 type incremental struct {
 	indexes map[ColRef]*index // by (table id as Rel, column)
-	built   int64             // the boundary the indexes (and cache) reflect
+	built   int64             // the boundary the indexes reflect
 	keyText string            // grouped views: the query of the group keys
-	cache   *rowCache         // views without GROUP BY: stored rows by root; nil: to rebuild
 }
 
 // needsIndex reports whether looking up col of t needs an index: only
@@ -133,56 +132,11 @@ func (m *Maintainer) buildIndexes(b int64) error {
 		inc.keyText = sqlparser.String(ast)
 	}
 	m.inc = inc
-	if !m.Def.Grouped {
-		return m.buildCache(b)
-	}
 	return nil
-}
-
-// buildCache reads the stored rows of the view AS OF b into a new row
-// cache, grouped by root (a root's rows are adjacent: the view's key starts
-// with the root's).
-func (m *Maintainer) buildCache(b int64) error {
-	c := newRowCache()
-	t := m.table()
-	sk := newSeeker(m.Store, t, b)
-	defer sk.close()
-	var (
-		root string
-		blob []byte
-	)
-	err := sk.scan(nil, func(row []types.Value, _ int64) {
-		if r := m.rootEnc(row); r != root {
-			if root != "" {
-				c.set(root, blob)
-			}
-			root, blob = r, blob[:0]
-		}
-		blob = appendRow(blob, t, row)
-	})
-	if err != nil {
-		return err
-	}
-	if root != "" {
-		c.set(root, blob)
-	}
-	m.inc.cache = c
-	return nil
-}
-
-// rootEnc returns the encoded key of the root row a view row descends
-// from: the first columns of the view's key are the root's key.
-func (m *Maintainer) rootEnc(row []types.Value) string {
-	root := m.Def.Rels[0].Table
-	key := make([]types.Value, len(root.PK))
-	for i := range key {
-		key[i] = row[m.Def.Key[i]]
-	}
-	return string(mvcc.EncodeKey(nil, root.ID, key))
 }
 
 // Advance records that the base tables did not change in (from, to]: the
-// indexes and the row cache, valid at from, are valid at to.
+// indexes, valid at from, are valid at to.
 func (m *Maintainer) Advance(from, to int64) {
 	if m.inc != nil && m.inc.built == from {
 		m.inc.built = to
@@ -517,10 +471,6 @@ func (m *Maintainer) stepIncremental(ctx context.Context, prev int64, ep *Epoch,
 		if err := m.buildIndexes(prev); err != nil {
 			return err
 		}
-	} else if m.inc.cache == nil && !m.Def.Grouped {
-		if err := m.buildCache(prev); err != nil {
-			return err
-		}
 	}
 	vs, err := m.readVersions(prev, ep)
 	if err != nil {
@@ -594,7 +544,6 @@ func (m *Maintainer) stepIncremental(ctx context.Context, prev int64, ep *Epoch,
 	// An epoch that reaches most of the view is cheaper recomputed whole
 	// (scans and hash joins) than root by root (a lookup per row).
 	if est := m.Store.EstimateVersions(m.Def.Rels[0].Table); est >= fullMinVersions && int64(len(roots.rows))*fullDivisor >= est {
-		m.inc.cache = nil // rebuilt from the stored rows on the next epoch
 		return m.stepFull(ctx, prev, ep.B, st)
 	}
 	roots.sort()
@@ -644,13 +593,10 @@ func (m *Maintainer) recomputeRoots(ctx context.Context, prev, b int64, sb *mvcc
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			batch, changed, recomputed, now, err := m.recomputeChunk(ctx, prev, b, sb, chunk, vs)
+			batch, changed, recomputed, err := m.recomputeChunk(ctx, prev, b, sb, chunk, vs)
 			<-sem
 			if err == nil && changed > 0 {
 				err = batch.Flush()
-			}
-			if err == nil {
-				m.cacheRoots(chunk, now)
 			}
 			mu.Lock()
 			defer mu.Unlock()
@@ -668,9 +614,13 @@ func (m *Maintainer) recomputeRoots(ctx context.Context, prev, b int64, sb *mvcc
 
 // recomputeChunk recomputes the view rows of roots at b and returns the
 // batch of their differences with the stored rows at prev (not flushed).
-func (m *Maintainer) recomputeChunk(ctx context.Context, prev, b int64, sb *mvcc.Snapshot, roots *rowSet, vs map[uint32]*versions) (*mvcc.Batch, int, int, viewRows, error) {
-	// The stored rows of the roots at prev come from the row cache, or are
-	// read from the store while they are recomputed at B.
+func (m *Maintainer) recomputeChunk(ctx context.Context, prev, b int64, sb *mvcc.Snapshot, roots *rowSet, vs map[uint32]*versions) (*mvcc.Batch, int, int, error) {
+	// The stored rows of the roots at prev are read while they are
+	// recomputed at B.
+	prefixes := make([][]types.Value, len(roots.rows))
+	for i, r := range roots.rows {
+		prefixes[i] = r.key
+	}
 	var (
 		old  viewRows
 		oerr error
@@ -678,20 +628,6 @@ func (m *Maintainer) recomputeChunk(ctx context.Context, prev, b int64, sb *mvcc
 	)
 	go func() {
 		defer close(done)
-		if c := m.inc.cache; c != nil {
-			old = viewRows{}
-			t := m.table()
-			for _, r := range roots.rows {
-				if oerr = c.rows(t, r.enc, func(row []types.Value) { old[m.encKey(row)] = row }); oerr != nil {
-					return
-				}
-			}
-			return
-		}
-		prefixes := make([][]types.Value, len(roots.rows))
-		for i, r := range roots.rows {
-			prefixes[i] = r.key
-		}
 		old, oerr = m.scanView(prev, prefixes)
 	}()
 	only, err := m.restrict(sb, roots, vs)
@@ -704,28 +640,10 @@ func (m *Maintainer) recomputeChunk(ctx context.Context, prev, b int64, sb *mvcc
 		err = oerr
 	}
 	if err != nil {
-		return nil, 0, 0, nil, err
+		return nil, 0, 0, err
 	}
 	batch, n, err := m.diff(b, now, old, nil)
-	return batch, n, len(now), now, err
-}
-
-// cacheRoots records in the row cache, once a chunk's differences are
-// stored, that its roots' rows are now exactly now's.
-func (m *Maintainer) cacheRoots(roots *rowSet, now viewRows) {
-	c := m.inc.cache
-	if c == nil {
-		return
-	}
-	t := m.table()
-	blobs := map[string][]byte{}
-	for _, row := range now {
-		r := m.rootEnc(row)
-		blobs[r] = appendRow(blobs[r], t, row)
-	}
-	for _, r := range roots.rows {
-		c.set(r.enc, blobs[r.enc])
-	}
+	return batch, n, len(now), err
 }
 
 func (m *Maintainer) recomputeGroups(ctx context.Context, prev, b int64, sb *mvcc.Snapshot, roots *rowSet, vs map[uint32]*versions, st *Stat) error {
