@@ -62,7 +62,11 @@ func (e *Engine) startCheckpointer() {
 			}
 			// A failure (a full disk, a DROP TABLE racing it) is tried
 			// again on the next tick; scans read the versions meanwhile.
-			_ = e.checkpoint(still == quietPolls)
+			mode := ckDue
+			if still == quietPolls {
+				mode = ckQuiet
+			}
+			_ = e.checkpoint(mode)
 		}
 	}()
 }
@@ -79,13 +83,22 @@ func (e *Engine) stopCheckpointer() {
 }
 
 // Checkpoint checkpoints, at the published G, every base table with
-// versions since its last checkpoint. Scans between two checkpoints cost
-// the rows visible, not the history.
-func (e *Engine) Checkpoint() error { return e.checkpoint(true) }
+// versions since its last checkpoint, or none yet. Scans between two
+// checkpoints cost the rows visible, not the history.
+func (e *Engine) Checkpoint() error { return e.checkpoint(ckAll) }
 
-// checkpoint checkpoints the tables that are due one (all: every table
-// with newer versions).
-func (e *Engine) checkpoint(all bool) error {
+// ckMode says which tables checkpoint takes.
+type ckMode int
+
+const (
+	ckDue   ckMode = iota // tables due one by the policy
+	ckQuiet               // tables with versions written by this process since their last one
+	ckAll                 // those, and tables without any
+)
+
+// checkpoint checkpoints the tables mode selects. A process that writes
+// nothing (ttq sql, export, a shell) never checkpoints in the background.
+func (e *Engine) checkpoint(mode ckMode) error {
 	g := e.Watermark()
 	if g == timeline.None {
 		return nil
@@ -95,7 +108,10 @@ func (e *Engine) checkpoint(all bool) error {
 		t := cat.Tables[name]
 		since, rows := e.store.CheckpointStats(t)
 		due := since >= max(e.opts.CheckpointMin, checkpointEvery*rows)
-		if all {
+		switch mode {
+		case ckQuiet:
+			due = since > 0
+		case ckAll:
 			at, _ := e.store.CheckpointList(t)
 			due = since > 0 || len(at) == 0
 		}

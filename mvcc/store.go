@@ -86,6 +86,9 @@ func Open(dir string, o Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("mvcc: finish the last batch: %w", err)
 	}
+	// Writing the last batch again is not news: count only what this
+	// process writes from here on.
+	s.sizes.written, s.sizes.since = nil, nil
 	if err := s.loadCheckpoints(); err != nil {
 		db.Close()
 		return nil, err
