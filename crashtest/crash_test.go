@@ -158,6 +158,20 @@ func (r *crashRun) load(queriers int) (cancel func(), wait func()) {
 func (r *crashRun) cycle() {
 	r.cycleN++
 	cancel, wait := r.load(1)
+	// A CHECKPOINT now and then, which the kill may land in.
+	ckDone := make(chan struct{})
+	ckAfter := time.Duration(r.rng.IntN(150)) * time.Millisecond
+	ckNow := r.rng.IntN(2) == 0
+	go func() {
+		defer close(ckDone)
+		if !ckNow {
+			return
+		}
+		time.Sleep(ckAfter)
+		if _, err := r.c.sql("CHECKPOINT"); err != nil && !errors.Is(err, errTransport) && !strings.Contains(err.Error(), "status 503") {
+			r.t.Errorf("cycle %d: CHECKPOINT: %v", r.cycleN, err)
+		}
+	}()
 	time.Sleep(time.Duration(20+r.rng.IntN(280)) * time.Millisecond)
 	if r.rng.IntN(5) == 0 {
 		// Between requests: let the clients finish, then kill an idle server.
@@ -179,6 +193,7 @@ func (r *crashRun) cycle() {
 		cancel()
 		wait()
 	}
+	<-ckDone
 	r.c.close()
 	if r.rng.IntN(4) == 0 {
 		// Kill it again while it opens the store, finishes the last batch's

@@ -59,6 +59,11 @@ func (e *Engine) Exec(ctx context.Context, sql string, opts query.Options) (*que
 		return e.show(s)
 	case *query.Describe:
 		return e.describe(s)
+	case *query.Checkpoint:
+		if err := e.Checkpoint(); err != nil {
+			return nil, err
+		}
+		return message("CHECKPOINT"), nil
 	}
 	return nil, fmt.Errorf("%w: statement %T", query.ErrUnsupported, stmt)
 }

@@ -67,6 +67,10 @@ type Select struct {
 	tables map[*sqlparser.AliasedTableExpr]*TimeSpec
 }
 
+// Checkpoint is CHECKPOINT: take a checkpoint of every table now
+// (docs/STORAGE.md).
+type Checkpoint struct{}
+
 // Explain is EXPLAIN [TIMESTAMP] <select>.
 type Explain struct {
 	Select    *Select
@@ -84,6 +88,7 @@ func (*Show) statement()         {}
 func (*Describe) statement()     {}
 func (*Select) statement()       {}
 func (*Explain) statement()      {}
+func (*Checkpoint) statement()   {}
 
 // Parse parses one statement; a trailing ';' is fine.
 func Parse(sql string) (st Statement, err error) {
@@ -134,7 +139,13 @@ func parseTokens(sql string, toks []token) (Statement, error) {
 	case sqlparser.INSERT, sqlparser.UPDATE, sqlparser.DELETE, sqlparser.REPLACE:
 		return nil, fmt.Errorf("%w: %s; ttq tables change only through ingest (ttq load, POST /v1/ingest or Kafka)", ErrUnsupported, strings.ToUpper(toks[0].val))
 	}
-	return nil, fmt.Errorf("%w at offset 0 near %q: expected SELECT, CREATE, DROP, SHOW, DESCRIBE or EXPLAIN", ErrSyntax, snippet(sql, toks[0].start))
+	if toks[0].word("checkpoint") {
+		if len(toks) > 1 {
+			return nil, fmt.Errorf("%w at offset %d: CHECKPOINT takes no arguments", ErrSyntax, toks[1].start)
+		}
+		return &Checkpoint{}, nil
+	}
+	return nil, fmt.Errorf("%w at offset 0 near %q: expected SELECT, CREATE, DROP, SHOW, DESCRIBE, EXPLAIN or CHECKPOINT", ErrSyntax, snippet(sql, toks[0].start))
 }
 
 // ParseSelect parses a SELECT statement, lifting its time clauses.
