@@ -246,28 +246,48 @@ func (s *Store) Checkpoint(t *catalog.Table, c int64) (int64, error) {
 		s.ckpts.mu.Unlock()
 		return 0, fmt.Errorf("mvcc: checkpoint of %s: %w", t.Name, err)
 	}
-	s.ckpts.mu.Lock()
-	defer s.ckpts.mu.Unlock()
-	if lg := s.ckpts.logs[t.ID]; lg != nil && !incremental {
+	// The writer appends to the log under ckpts.mu on every write: sorting
+	// and the synced meta commit happen outside it. (Only builds change m,
+	// and they run one at a time.)
+	if !incremental {
 		// The walk saw everything written before it started, the log
 		// everything after it was created: together, every version after c.
-		lg.ents = dedupLog(append(later, lg.ents...))
-		lg.complete = true
+		s.ckpts.mu.Lock()
+		lg := s.ckpts.logs[t.ID]
+		var logged []logEnt
+		if lg != nil {
+			logged, lg.ents = lg.ents, nil
+		}
+		s.ckpts.mu.Unlock()
+		if lg != nil {
+			merged := dedupLog(append(later, logged...))
+			s.ckpts.mu.Lock()
+			lg.ents = append(merged, lg.ents...) // then what was written meanwhile
+			lg.complete = true
+			s.ckpts.mu.Unlock()
+		}
 	}
+	s.ckpts.mu.Lock()
 	tc := &tableCkpts{Rows: b.rows}
 	if old := s.ckpts.m[t.ID]; old != nil {
 		tc.At, tc.Changes = slices.Clone(old.At), slices.Clone(old.Changes)
 	}
+	s.ckpts.mu.Unlock()
 	tc.At, tc.Changes = append(tc.At, c), append(tc.Changes, changes)
 	js, err := json.Marshal(tc)
+	if err == nil {
+		err = s.CommitMeta(MetaWrite{Puts: map[string][]byte{ckptMeta(t.ID): js}, Aside: true}, 0)
+	}
+	s.ckpts.mu.Lock()
+	if err != nil {
+		delete(s.ckpts.logs, t.ID) // its versions up to c were taken out for this one
+	} else {
+		s.ckpts.m[t.ID] = tc
+	}
+	s.ckpts.mu.Unlock()
 	if err != nil {
 		return 0, err
 	}
-	if err := s.CommitMeta(MetaWrite{Puts: map[string][]byte{ckptMeta(t.ID): js}, Aside: true}, 0); err != nil {
-		delete(s.ckpts.logs, t.ID) // its versions up to c were taken out for this one
-		return 0, err
-	}
-	s.ckpts.m[t.ID] = tc
 	s.sizes.mu.Lock()
 	if s.sizes.since != nil {
 		s.sizes.since[t.ID] -= sinceAtStart
