@@ -46,6 +46,7 @@ func encValue(v types.Value) string { return string(mvcc.EncodeKey(nil, 0, []typ
 // incremental is the per-maintainer state of incremental maintenance.
 type incremental struct {
 	indexes map[ColRef]*index // by (table id as Rel, column)
+	dir     *viewDir          // views without GROUP BY: the stored rows by root
 	built   int64             // the boundary the indexes reflect
 	keyText string            // grouped views: the query of the group keys
 }
@@ -130,6 +131,11 @@ func (m *Maintainer) buildIndexes(b int64) error {
 		}
 		ast.GroupBy, ast.Having = nil, nil
 		inc.keyText = sqlparser.String(ast)
+	} else {
+		var err error
+		if inc.dir, err = m.buildDir(b); err != nil {
+			return err
+		}
 	}
 	m.inc = inc
 	return nil
@@ -582,10 +588,11 @@ func (m *Maintainer) recomputeRoots(ctx context.Context, prev, b int64, sb *mvcc
 	}
 	size := (n + chunks - 1) / chunks
 	var (
-		mu   sync.Mutex
-		errs []error
-		wg   sync.WaitGroup
-		sem  = make(chan struct{}, w)
+		mu    sync.Mutex
+		errs  []error
+		wg    sync.WaitGroup
+		sem   = make(chan struct{}, w)
+		dirty []dirRow // the recomputed rows, for the directory
 	)
 	for lo := 0; lo < n; lo += size {
 		chunk := &rowSet{t: roots.t, rows: roots.rows[lo:min(lo+size, n)]}
@@ -593,7 +600,7 @@ func (m *Maintainer) recomputeRoots(ctx context.Context, prev, b int64, sb *mvcc
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			batch, changed, recomputed, err := m.recomputeChunk(ctx, prev, b, sb, chunk, vs)
+			batch, changed, now, err := m.recomputeChunk(ctx, prev, b, sb, chunk, vs)
 			<-sem
 			if err == nil && changed > 0 {
 				err = batch.Flush()
@@ -604,46 +611,90 @@ func (m *Maintainer) recomputeRoots(ctx context.Context, prev, b int64, sb *mvcc
 				errs = append(errs, err)
 				return
 			}
-			st.Recomputed += recomputed
+			st.Recomputed += len(now)
 			st.Changed += changed
+			dirty = append(dirty, now...)
 		}()
 	}
 	wg.Wait()
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return err // Step drops the directory: some chunks were written
+	}
+	// The directory moves to B only once every chunk is written; it is
+	// read-only while chunks run.
+	d := m.inc.dir
+	var kb []byte
+	for _, r := range roots.rows {
+		kb = mvcc.EncodeKey(kb[:0], m.View.ID, r.key)
+		d.removeRoot(kb)
+	}
+	for _, r := range dirty {
+		d.add(r)
+	}
+	return nil
 }
 
 // recomputeChunk recomputes the view rows of roots at b and returns the
-// batch of their differences with the stored rows at prev (not flushed).
-func (m *Maintainer) recomputeChunk(ctx context.Context, prev, b int64, sb *mvcc.Snapshot, roots *rowSet, vs map[uint32]*versions) (*mvcc.Batch, int, int, error) {
-	// The stored rows of the roots at prev are read while they are
-	// recomputed at B.
-	prefixes := make([][]types.Value, len(roots.rows))
-	for i, r := range roots.rows {
-		prefixes[i] = r.key
-	}
-	var (
-		old  viewRows
-		oerr error
-		done = make(chan struct{})
-	)
-	go func() {
-		defer close(done)
-		old, oerr = m.scanView(prev, prefixes)
-	}()
+// batch of their differences with the stored rows at prev (from the
+// directory; not flushed), its number of versions and the recomputed rows.
+func (m *Maintainer) recomputeChunk(ctx context.Context, prev, b int64, sb *mvcc.Snapshot, roots *rowSet, vs map[uint32]*versions) (*mvcc.Batch, int, []dirRow, error) {
 	only, err := m.restrict(sb, roots, vs)
-	var now viewRows
-	if err == nil {
-		now, err = m.compute(ctx, b, only)
-	}
-	<-done
-	if err == nil {
-		err = oerr
-	}
 	if err != nil {
-		return nil, 0, 0, err
+		return nil, 0, nil, err
 	}
-	batch, n, err := m.diff(b, now, old, nil)
-	return batch, n, len(now), err
+	now, err := m.compute(ctx, b, only)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	return m.diffDir(b, now, roots, m.inc.dir)
+}
+
+// diffDir is diff with the stored rows of roots taken from the directory:
+// it returns the batch, its number of versions and the directory rows of
+// now.
+func (m *Maintainer) diffDir(b int64, now viewRows, roots *rowSet, d *viewDir) (*mvcc.Batch, int, []dirRow, error) {
+	t := m.table()
+	old := map[string]digest{}
+	var kb []byte
+	for _, r := range roots.rows {
+		kb = mvcc.EncodeKey(kb[:0], m.View.ID, r.key)
+		d.each(kb, func(key []byte, dg digest) { old[string(key)] = dg })
+	}
+	batch := m.Store.NewBatch()
+	rows := make([]dirRow, 0, len(now))
+	n := 0
+	var scratch []byte
+	for k, r := range now {
+		dr := m.dirRowOf(d, k, r, &scratch)
+		rows = append(rows, dr)
+		if dg, ok := old[k]; ok && dg == dr.d {
+			continue
+		}
+		if err := batch.Put(t, r, b); err != nil {
+			batch.Cancel()
+			return nil, 0, nil, err
+		}
+		n++
+	}
+	kinds := make([]types.Type, len(m.View.PK))
+	for i, c := range m.View.PK {
+		kinds[i] = t.Columns[c].Type
+	}
+	for k := range old {
+		if _, ok := now[k]; ok {
+			continue
+		}
+		_, key, err := mvcc.DecodeKey([]byte(k), kinds)
+		if err == nil {
+			err = batch.Delete(t, key, b)
+		}
+		if err != nil {
+			batch.Cancel()
+			return nil, 0, nil, err
+		}
+		n++
+	}
+	return batch, n, rows, nil
 }
 
 func (m *Maintainer) recomputeGroups(ctx context.Context, prev, b int64, sb *mvcc.Snapshot, roots *rowSet, vs map[uint32]*versions, st *Stat) error {

@@ -137,8 +137,13 @@ func (m *Maintainer) stepFull(ctx context.Context, prev, b int64, st *Stat) erro
 		return err
 	}
 	st.Recomputed = len(now)
-	st.Changed, err = m.write(b, now, old, nil)
-	return err
+	if st.Changed, err = m.write(b, now, old, nil); err != nil {
+		return err
+	}
+	if m.inc != nil && m.inc.dir != nil {
+		m.inc.dir = m.dirFrom(now)
+	}
+	return nil
 }
 
 // scanView reads the stored view rows AS OF b whose key starts with one of

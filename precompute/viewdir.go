@@ -1,0 +1,197 @@
+package precompute
+
+import (
+	"bytes"
+	"hash/maphash"
+	"math"
+
+	"ttq/mvcc"
+	"ttq/types"
+)
+
+// viewDir is an in-memory directory of the stored rows of a view without
+// GROUP BY, as of the boundary the indexes reflect: for each root, the
+// encoded keys of its view rows and a 128-bit digest of each row's
+// encoding. An epoch takes the old rows of the roots it recomputes from
+// it (which keys to delete, which rows are unchanged) instead of reading
+// them from the view table, a Badger seek per root that cost about a
+// quarter of an epoch's CPU.
+//
+// Like index, it holds one entry per view row and no pointer the
+// collector follows: keys in one byte arena, entries in one slice,
+// chained from a map of root hashes. About 60 bytes a view row.
+//
+// A digest stands for a row only to decide that a recomputed row equals
+// the stored one and need not be written again: two different rows with
+// the same digest (probability 2^-128 per comparison, with seeds chosen
+// per process) would leave the older row in place.
+type viewDir struct {
+	s1, s2 maphash.Seed
+	mask   uint64           // of root hashes: all ones (tests make them collide)
+	byRoot map[uint64]int32 // hash of a root's key prefix -> first entry (chained by next)
+	ents   []dirEnt
+	free   int32  // first unused entry (chained by next), or noEnt
+	arena  []byte // each entry's encoded view key
+	dead   int    // arena bytes of removed entries
+	n      int    // entries in use
+}
+
+// digest identifies a view row's encoding.
+type digest [2]uint64
+
+type dirEnt struct {
+	next      int32
+	off, klen uint32
+	d         digest
+}
+
+// dirRow is one view row for the directory: the encoded key of its root
+// (the prefix of its own key), its encoded key and its digest.
+type dirRow struct {
+	root, key string
+	d         digest
+}
+
+func newViewDir() *viewDir {
+	return &viewDir{s1: maphash.MakeSeed(), s2: maphash.MakeSeed(), byRoot: map[uint64]int32{}, free: noEnt, mask: math.MaxUint64}
+}
+
+func (d *viewDir) rootHash(root []byte) uint64 { return maphash.Bytes(d.s1, root) & d.mask }
+
+// digestOf returns the digest of an encoded row.
+func (d *viewDir) digestOf(enc []byte) digest {
+	return digest{maphash.Bytes(d.s1, enc), maphash.Bytes(d.s2, enc)}
+}
+
+func (d *viewDir) key(e *dirEnt) []byte { return d.arena[e.off : e.off+e.klen] }
+
+// each calls fn with the key and digest of every row of the root whose
+// encoded key (as a view-key prefix) is root.
+func (d *viewDir) each(root []byte, fn func(key []byte, dg digest)) {
+	i, ok := d.byRoot[d.rootHash(root)]
+	if !ok {
+		return
+	}
+	for ; i != noEnt; i = d.ents[i].next {
+		e := &d.ents[i]
+		// Encoded keys are prefix-free value by value, so only this
+		// root's rows start with its prefix; other roots on the chain
+		// share its hash only.
+		if k := d.key(e); bytes.HasPrefix(k, root) {
+			fn(k, e.d)
+		}
+	}
+}
+
+// add records a row; the caller removed any row with the same key.
+func (d *viewDir) add(r dirRow) {
+	h := maphash.String(d.s1, r.root) & d.mask
+	i := d.free
+	if i == noEnt {
+		i = int32(len(d.ents))
+		d.ents = append(d.ents, dirEnt{})
+	} else {
+		d.free = d.ents[i].next
+	}
+	next := int32(noEnt)
+	if f, ok := d.byRoot[h]; ok {
+		next = f
+	}
+	d.ents[i] = dirEnt{next: next, off: uint32(len(d.arena)), klen: uint32(len(r.key)), d: r.d}
+	d.arena = append(d.arena, r.key...)
+	d.byRoot[h] = i
+	d.n++
+}
+
+// removeRoot removes every row of root.
+func (d *viewDir) removeRoot(root []byte) {
+	h := d.rootHash(root)
+	i, ok := d.byRoot[h]
+	if !ok {
+		return
+	}
+	head, prev := int32(noEnt), int32(noEnt)
+	for i != noEnt {
+		e := &d.ents[i]
+		next := e.next
+		if !bytes.HasPrefix(d.key(e), root) {
+			if prev == noEnt {
+				head = i
+			} else {
+				d.ents[prev].next = i
+			}
+			prev = i
+		} else {
+			d.dead += int(e.klen)
+			*e = dirEnt{next: d.free, off: math.MaxUint32}
+			d.free = i
+			d.n--
+		}
+		i = next
+	}
+	if prev != noEnt {
+		d.ents[prev].next = noEnt
+	}
+	if head == noEnt {
+		delete(d.byRoot, h)
+	} else {
+		d.byRoot[h] = head
+	}
+	if d.dead > compactMin && d.dead > len(d.arena)/2 {
+		d.compact()
+	}
+}
+
+// compact drops the bytes of removed entries from the arena.
+func (d *viewDir) compact() {
+	arena := make([]byte, 0, len(d.arena)-d.dead)
+	for i := range d.ents {
+		e := &d.ents[i]
+		if e.off == math.MaxUint32 {
+			continue
+		}
+		off := uint32(len(arena))
+		arena = append(arena, d.key(e)...)
+		e.off = off
+	}
+	d.arena, d.dead = arena, 0
+}
+
+// len returns the number of rows held.
+func (d *viewDir) len() int { return d.n }
+
+// dirRowOf returns the directory entry of view row r, whose encoded key
+// is key.
+func (m *Maintainer) dirRowOf(d *viewDir, key string, r []types.Value, scratch *[]byte) dirRow {
+	// The root's encoded key is a prefix of the row's.
+	nroot := len(m.Def.Rels[0].Table.PK)
+	*scratch = mvcc.EncodeKey((*scratch)[:0], m.View.ID, keyOf(r, m.View.PK[:nroot]))
+	root := key[:len(*scratch)]
+	*scratch = mvcc.EncodeRow((*scratch)[:0], m.table().Columns, r)
+	return dirRow{root: root, key: key, d: d.digestOf(*scratch)}
+}
+
+// buildDir reads the stored view rows AS OF b into a new directory.
+func (m *Maintainer) buildDir(b int64) (*viewDir, error) {
+	d := newViewDir()
+	sn := m.Store.At(b)
+	defer sn.Close()
+	it := sn.Scan(m.table(), nil)
+	defer it.Close()
+	var scratch []byte
+	for it.Next() {
+		r := it.Row()
+		d.add(m.dirRowOf(d, m.encKey(r), r, &scratch))
+	}
+	return d, it.Err()
+}
+
+// dirFrom returns a new directory of the rows of a whole view.
+func (m *Maintainer) dirFrom(rows viewRows) *viewDir {
+	d := newViewDir()
+	var scratch []byte
+	for k, r := range rows {
+		d.add(m.dirRowOf(d, k, r, &scratch))
+	}
+	return d
+}
