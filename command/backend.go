@@ -51,6 +51,13 @@ func engineOptions(cmd *cli.Command) (engine.Options, error) {
 		}
 		*f.dst = d
 	}
+	if v := cmd.String("block-cache"); v != "" {
+		n, err := parseSize(v)
+		if err != nil {
+			return o, fmt.Errorf("--block-cache: %w", err)
+		}
+		o.BlockCache = n
+	}
 	o.CheckpointPoll = cmd.Duration("checkpoint-poll")
 	if cmd.IsSet("checkpoint-min") || cmd.Int64("checkpoint-min") != 0 {
 		o.CheckpointMin = cmd.Int64("checkpoint-min")

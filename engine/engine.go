@@ -48,6 +48,9 @@ type Options struct {
 	// CheckpointPoll is how often the checkpointer looks for due tables
 	// (default one second).
 	CheckpointPoll time.Duration
+	// BlockCache is the size of the store's block cache in bytes (0: the
+	// default of 256 MiB; see mvcc.Options).
+	BlockCache int64
 }
 
 const (
@@ -137,7 +140,7 @@ func Open(dir string, opts Options) (*Engine, error) {
 	if opts.CheckpointMin == 0 {
 		opts.CheckpointMin = defaultCheckpointMin
 	}
-	st, err := mvcc.Open(dir, mvcc.Options{InMemory: opts.InMemory, NoSync: opts.NoSync})
+	st, err := mvcc.Open(dir, mvcc.Options{InMemory: opts.InMemory, NoSync: opts.NoSync, BlockCache: opts.BlockCache})
 	if err != nil {
 		return nil, err
 	}

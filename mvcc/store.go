@@ -37,6 +37,9 @@ type Options struct {
 	// NoSync turns off the fsync of every commit. Only for benchmarks that
 	// measure what durability costs.
 	NoSync bool
+	// BlockCache is the size in bytes of Badger's cache of decompressed
+	// table blocks: 0 means Badger's default (256 MiB).
+	BlockCache int64
 }
 
 // Store is the versioned row store.
@@ -62,6 +65,9 @@ func Open(dir string, o Options) (*Store, error) {
 		WithDetectConflicts(false).
 		WithLogger(nil).
 		WithMetricsEnabled(false)
+	if o.BlockCache > 0 {
+		opts = opts.WithBlockCacheSize(o.BlockCache)
+	}
 	if o.InMemory {
 		opts = opts.WithInMemory(true).WithDir("").WithValueDir("")
 	} else if err := removeEmptyLogs(dir); err != nil {
