@@ -588,11 +588,10 @@ func (m *Maintainer) recomputeRoots(ctx context.Context, prev, b int64, sb *mvcc
 	}
 	size := (n + chunks - 1) / chunks
 	var (
-		mu    sync.Mutex
-		errs  []error
-		wg    sync.WaitGroup
-		sem   = make(chan struct{}, w)
-		dirty []dirRow // the recomputed rows, for the directory
+		mu   sync.Mutex
+		errs []error
+		wg   sync.WaitGroup
+		sem  = make(chan struct{}, w)
 	)
 	for lo := 0; lo < n; lo += size {
 		chunk := &rowSet{t: roots.t, rows: roots.rows[lo:min(lo+size, n)]}
@@ -605,6 +604,11 @@ func (m *Maintainer) recomputeRoots(ctx context.Context, prev, b int64, sb *mvcc
 			if err == nil && changed > 0 {
 				err = batch.Flush()
 			}
+			if err == nil {
+				// The chunk's roots are its own: the other chunks read
+				// and move the directory entries of theirs meanwhile.
+				m.inc.dir.replace(m.View.ID, chunk, now)
+			}
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -613,25 +617,10 @@ func (m *Maintainer) recomputeRoots(ctx context.Context, prev, b int64, sb *mvcc
 			}
 			st.Recomputed += len(now)
 			st.Changed += changed
-			dirty = append(dirty, now...)
 		}()
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return err // Step drops the directory: some chunks were written
-	}
-	// The directory moves to B only once every chunk is written; it is
-	// read-only while chunks run.
-	d := m.inc.dir
-	var kb []byte
-	for _, r := range roots.rows {
-		kb = mvcc.EncodeKey(kb[:0], m.View.ID, r.key)
-		d.removeRoot(kb)
-	}
-	for _, r := range dirty {
-		d.add(r)
-	}
-	return nil
+	return errors.Join(errs...) // on an error Step drops the directory
 }
 
 // recomputeChunk recomputes the view rows of roots at b and returns the
@@ -656,10 +645,12 @@ func (m *Maintainer) diffDir(b int64, now viewRows, roots *rowSet, d *viewDir) (
 	t := m.table()
 	old := map[string]digest{}
 	var kb []byte
+	d.mu.RLock()
 	for _, r := range roots.rows {
 		kb = mvcc.EncodeKey(kb[:0], m.View.ID, r.key)
 		d.each(kb, func(key []byte, dg digest) { old[string(key)] = dg })
 	}
+	d.mu.RUnlock()
 	batch := m.Store.NewBatch()
 	rows := make([]dirRow, 0, len(now))
 	n := 0

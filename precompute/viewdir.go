@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"hash/maphash"
 	"math"
+	"sync"
 
 	"ttq/mvcc"
 	"ttq/types"
@@ -26,6 +27,9 @@ import (
 // the same digest (probability 2^-128 per comparison, with seeds chosen
 // per process) would leave the older row in place.
 type viewDir struct {
+	// mu lets the chunks of an epoch, whose roots are disjoint, read and
+	// replace their roots' rows side by side.
+	mu     sync.RWMutex
 	s1, s2 maphash.Seed
 	mask   uint64           // of root hashes: all ones (tests make them collide)
 	byRoot map[uint64]int32 // hash of a root's key prefix -> first entry (chained by next)
@@ -155,6 +159,20 @@ func (d *viewDir) compact() {
 		e.off = off
 	}
 	d.arena, d.dead = arena, 0
+}
+
+// replace makes rows the rows of roots (view id) after a write.
+func (d *viewDir) replace(id uint32, roots *rowSet, rows []dirRow) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var kb []byte
+	for _, r := range roots.rows {
+		kb = mvcc.EncodeKey(kb[:0], id, r.key)
+		d.removeRoot(kb)
+	}
+	for _, r := range rows {
+		d.add(r)
+	}
 }
 
 // len returns the number of rows held.
