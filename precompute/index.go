@@ -168,18 +168,32 @@ func (ix *index) remove(row []types.Value) {
 }
 
 // compact drops the bytes of removed entries from the arena.
-func (ix *index) compact() {
-	arena := make([]byte, 0, len(ix.arena)-ix.dead)
-	for i := range ix.ents {
-		e := &ix.ents[i]
-		if e.off == freeOff {
+func (ix *index) compact() { ix.arena, ix.dead = compactArena(ix.arena, ix.dead, ix.ents), 0 }
+
+func (e *ixEnt) span() (off, n uint32) { return e.off, e.vlen + e.klen }
+func (e *ixEnt) moveTo(off uint32)     { e.off = off }
+
+// arenaEnt is an entry whose bytes sit in an arena, at an offset that is
+// freeOff for a removed entry.
+type arenaEnt[E any] interface {
+	*E
+	span() (off, n uint32)
+	moveTo(off uint32)
+}
+
+// compactArena returns a copy of arena with only the bytes of the
+// entries in use, and moves their offsets to it.
+func compactArena[E any, P arenaEnt[E]](arena []byte, dead int, ents []E) []byte {
+	out := make([]byte, 0, len(arena)-dead)
+	for i := range ents {
+		off, n := P(&ents[i]).span()
+		if off == freeOff {
 			continue
 		}
-		off := uint32(len(arena))
-		arena = append(arena, ix.arena[e.off:e.off+e.vlen+e.klen]...)
-		e.off = off
+		P(&ents[i]).moveTo(uint32(len(out)))
+		out = append(out, arena[off:off+n]...)
 	}
-	ix.arena, ix.dead = arena, 0
+	return out
 }
 
 // each calls fn with the encoded and decoded key of every row holding v.

@@ -127,7 +127,7 @@ func (d *viewDir) removeRoot(root []byte) {
 			prev = i
 		} else {
 			d.dead += int(e.klen)
-			*e = dirEnt{next: d.free, off: math.MaxUint32}
+			*e = dirEnt{next: d.free, off: freeOff}
 			d.free = i
 			d.n--
 		}
@@ -147,19 +147,10 @@ func (d *viewDir) removeRoot(root []byte) {
 }
 
 // compact drops the bytes of removed entries from the arena.
-func (d *viewDir) compact() {
-	arena := make([]byte, 0, len(d.arena)-d.dead)
-	for i := range d.ents {
-		e := &d.ents[i]
-		if e.off == math.MaxUint32 {
-			continue
-		}
-		off := uint32(len(arena))
-		arena = append(arena, d.key(e)...)
-		e.off = off
-	}
-	d.arena, d.dead = arena, 0
-}
+func (d *viewDir) compact() { d.arena, d.dead = compactArena(d.arena, d.dead, d.ents), 0 }
+
+func (e *dirEnt) span() (off, n uint32) { return e.off, e.klen }
+func (e *dirEnt) moveTo(off uint32)     { e.off = off }
 
 // replace makes rows the rows of roots (view id) after a write.
 func (d *viewDir) replace(id uint32, roots *rowSet, rows []dirRow) {
