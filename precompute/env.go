@@ -80,6 +80,7 @@ type row struct {
 	key []types.Value
 	val []types.Value
 	ts  int64
+	at  bool // val is the row at the boundary an epoch computes (from an index)
 }
 
 func newRowSet(t *catalog.Table) *rowSet { return &rowSet{t: t, keys: map[string]int{}} }
@@ -99,11 +100,26 @@ func (s *rowSet) addEnc(enc string, vals []types.Value, ts int64) {
 
 // addRow adds a row taken from another set of the same table.
 func (s *rowSet) addRow(r row) {
-	if _, ok := s.keys[r.enc]; ok {
+	if i, ok := s.keys[r.enc]; ok {
+		if r.at && !s.rows[i].at {
+			s.rows[i] = r
+		}
 		return
 	}
 	s.keys[r.enc] = len(s.rows)
 	s.rows = append(s.rows, r)
+}
+
+// addAt adds the row at the boundary an epoch computes, committed at ts.
+func (s *rowSet) addAt(enc string, key, vals []types.Value, ts int64) {
+	if i, ok := s.keys[enc]; ok {
+		if !s.rows[i].at {
+			s.rows[i] = row{enc: enc, key: key, val: vals, ts: ts, at: true}
+		}
+		return
+	}
+	s.keys[enc] = len(s.rows)
+	s.rows = append(s.rows, row{enc: enc, key: key, val: vals, ts: ts, at: true})
 }
 
 // addKey adds a key without its row: sets of roots need their keys only.

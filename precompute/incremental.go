@@ -95,20 +95,39 @@ func (m *Maintainer) lookups() []ColRef {
 	return out
 }
 
+// indexed lists the (table, column) pairs kept in memory as indexes: the
+// columns the walks read by value that are not a leading key column, and
+// every joined table by the column it joins its parent on (restrict reads
+// the rows each root joins from them, at the boundary the indexes hold).
+func (m *Maintainer) indexed() []ColRef {
+	var out []ColRef
+	add := func(c ColRef) {
+		if !slices.Contains(out, c) {
+			out = append(out, c)
+		}
+	}
+	for _, l := range m.lookups() {
+		if needsIndex(m.Def.Rels[l.Rel].Table, l.Col) {
+			add(l)
+		}
+	}
+	for i, r := range m.Def.Rels[1:] {
+		add(ColRef{i + 1, parent(r).Col})
+	}
+	return out
+}
+
 // buildIndexes reads the indexed tables AS OF b.
 func (m *Maintainer) buildIndexes(b int64) error {
 	inc := &incremental{indexes: map[ColRef]*index{}, built: b}
 	sn := m.Store.At(b)
 	defer sn.Close()
-	for _, l := range m.lookups() {
+	for _, l := range m.indexed() {
 		t := m.Def.Rels[l.Rel].Table
-		if !needsIndex(t, l.Col) {
-			continue
-		}
 		ix := newIndex(t, l.Col)
 		it := sn.Scan(t, nil)
 		for it.Next() {
-			ix.add(it.Row())
+			ix.add(it.Row(), it.TS())
 		}
 		err := it.Err()
 		it.Close()
@@ -157,6 +176,7 @@ type versions struct {
 	at       map[string]logged // the rows at b known from the change log
 	b        int64
 	old, new map[string][]types.Value // encoded key -> row (absent: no row)
+	newTS    map[string]int64         // commit time of each new row's version
 	keyOnly  bool
 }
 
@@ -165,7 +185,7 @@ type versions struct {
 // that is not part of its key.
 func (m *Maintainer) needRows(rel int) bool {
 	for l := range m.inc.indexes {
-		if l.Rel == rel {
+		if l.Rel == rel && !inKey(m.Def.Rels[rel].Table, l.Col) {
 			return true
 		}
 	}
@@ -197,7 +217,7 @@ func (m *Maintainer) readVersions(prev int64, ep *Epoch) (map[uint32]*versions, 
 			vs.keyOnly = true
 			continue
 		}
-		vs.old, vs.new = map[string][]types.Value{}, map[string][]types.Value{}
+		vs.old, vs.new, vs.newTS = map[string][]types.Value{}, map[string][]types.Value{}, map[string]int64{}
 		for enc, key := range ks.keys {
 			if r, _, ok, err := so.Get(ks.t, key, nil); err != nil {
 				return nil, err
@@ -206,16 +226,66 @@ func (m *Maintainer) readVersions(prev int64, ep *Epoch) (map[uint32]*versions, 
 			}
 			if l := ks.at[enc]; l.ok {
 				if l.row != nil {
-					vs.new[enc] = l.row
+					vs.new[enc], vs.newTS[enc] = l.row, l.ts
 				}
-			} else if r, _, ok, err := sb.Get(ks.t, key, nil); err != nil {
+			} else if r, ts, ok, err := sb.Get(ks.t, key, nil); err != nil {
 				return nil, err
 			} else if ok {
-				vs.new[enc] = r
+				vs.new[enc], vs.newTS[enc] = r, ts
 			}
 		}
 	}
 	return out, nil
+}
+
+// moveIndexes brings the indexes from the previous boundary to b, given
+// the changed rows of the epoch.
+func (m *Maintainer) moveIndexes(b int64, vs map[uint32]*versions) error {
+	var sb *mvcc.Snapshot
+	defer func() {
+		if sb != nil {
+			sb.Close()
+		}
+	}()
+	for l, ix := range m.inc.indexes {
+		t := m.Def.Rels[l.Rel].Table
+		v := vs[t.ID]
+		if v == nil {
+			continue
+		}
+		if !v.keyOnly {
+			for _, r := range v.old {
+				ix.remove(r)
+			}
+			for enc, r := range v.new {
+				ix.add(r, v.newTS[enc])
+			}
+			continue
+		}
+		// Only the keys were read (the index is on a key column, so a
+		// key alone says which entry to drop); the rows at b come from
+		// the change log, or the store.
+		for enc, key := range v.keys {
+			ix.remove(keyRow(t, key))
+			if lg := v.at[enc]; lg.ok {
+				if lg.row != nil {
+					ix.add(lg.row, lg.ts)
+				}
+				continue
+			}
+			if sb == nil {
+				sb = m.Store.At(b)
+			}
+			r, ts, ok, err := sb.Get(t, key, nil)
+			if err != nil {
+				return err
+			}
+			if ok {
+				ix.add(r, ts)
+			}
+		}
+	}
+	return nil
 }
 
 // find calls fn with the rows of rel with column col equal to v AS OF sn
@@ -226,6 +296,10 @@ func (m *Maintainer) find(sn *mvcc.Snapshot, rel, col int, v types.Value, change
 		return nil
 	}
 	t := m.Def.Rels[rel].Table
+	if ix := m.inc.indexes[ColRef{rel, col}]; ix != nil && sn.TS() == m.inc.built {
+		// The index holds the table at this very boundary.
+		return ix.eachRow(v, func(_ string, _, row []types.Value, ts int64) { fn(row, ts) })
+	}
 	if isWholeKey(t, col) {
 		if changed != nil && changed.b == sn.TS() {
 			// A changed row: its version at b is known from the log.
@@ -312,8 +386,10 @@ func (m *Maintainer) rootsOf(sn *mvcc.Snapshot, rel int, row []types.Value, root
 			return nil
 		}
 		if needsIndex(up, e.OtherCol) && sn.TS() == m.inc.built {
-			return m.inc.indexes[ColRef{0, e.OtherCol}].each(v, func(enc string, key []types.Value) {
-				roots.addKey(enc, key)
+			// The index has the root rows at B too: restrict reads them
+			// from here, not from the store.
+			return m.inc.indexes[ColRef{0, e.OtherCol}].eachRow(v, func(enc string, key, row []types.Value, ts int64) {
+				roots.addAt(enc, key, row, ts)
 			})
 		}
 	}
@@ -347,6 +423,10 @@ func (m *Maintainer) restrict(sn *mvcc.Snapshot, roots *rowSet, vs map[uint32]*v
 		s := m.Store.At(ts)
 		defer s.Close()
 		for _, r := range roots.rows[lo:hi] {
+			if r.at {
+				*out = append(*out, found{row: r.val, ts: r.ts, enc: r.enc})
+				continue
+			}
 			row, ts, ok, err := s.Get(root, r.key, nil)
 			if err != nil {
 				return err
@@ -379,7 +459,9 @@ func (m *Maintainer) restrict(sn *mvcc.Snapshot, roots *rowSet, vs map[uint32]*v
 			encs = append(encs, enc)
 		}
 		sort.Strings(encs)
-		prefix := !isWholeKey(rel.Table, e.Col) && !needsIndex(rel.Table, e.Col)
+		_, covered := m.inc.indexes[ColRef{i, e.Col}]
+		covered = covered && ts == m.inc.built
+		prefix := !covered && !isWholeKey(rel.Table, e.Col) && !needsIndex(rel.Table, e.Col)
 		parts, err := parallel(len(encs), func(lo, hi int, out *[]found) error {
 			add := func(row []types.Value, ts int64) { *out = append(*out, newFound(rel.Table, row, ts)) }
 			if prefix {
@@ -483,17 +565,8 @@ func (m *Maintainer) stepIncremental(ctx context.Context, prev int64, ep *Epoch,
 		return err
 	}
 	// 1. The indexes move to B.
-	for l, ix := range m.inc.indexes {
-		v := vs[m.Def.Rels[l.Rel].Table.ID]
-		if v == nil {
-			continue
-		}
-		for _, r := range v.old {
-			ix.remove(r)
-		}
-		for _, r := range v.new {
-			ix.add(r)
-		}
+	if err := m.moveIndexes(ep.B, vs); err != nil {
+		return err
 	}
 	m.inc.built = ep.B
 	// 2. The roots the changed rows reach.

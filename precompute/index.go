@@ -10,13 +10,16 @@ import (
 	"ttq/types"
 )
 
-// index maps the values of one column of a table to the keys of the rows
-// holding them, as of the last boundary processed. It lives in memory and
-// is rebuilt from the table when a maintainer starts.
+// index maps the values of one column of a table to the rows holding
+// them (key, encoded row and the commit time of its version), as of the
+// last boundary processed: an in-memory arrangement of the table by that
+// column, so that an epoch reads the rows it joins at the boundary from
+// memory instead of by one Badger lookup each. It lives in memory and is
+// rebuilt from the table when a maintainer starts.
 //
 // It holds one entry per row of a table of perhaps millions, for as long
 // as the view lives, so it is laid out for the garbage collector: the
-// encoded values and keys sit in one byte arena, the entries in one slice
+// encoded values, keys and rows sit in one byte arena, the entries in one slice
 // of plain integers, and the two maps go from hashes to entry numbers. No
 // part of it holds a pointer the collector has to follow, so a large
 // index costs a collection nothing.
@@ -30,19 +33,20 @@ type index struct {
 	byPair map[uint64]int32    // hash of (value, key) -> an entry (chained by pnext)
 	ents   []ixEnt
 	free   int32  // first unused entry (chained by vnext), or -1
-	arena  []byte // for each entry: its encoded value, then its encoded key
+	arena  []byte // for each entry: its encoded value, key and row
 	dead   int    // arena bytes of removed entries
 	n      int    // entries in use
 
-	vb, kb []byte // scratch encodings
+	vb, kb, rb []byte // scratch encodings
 }
 
-// ixEnt is one (value, row key) pair of an index.
+// ixEnt is one row of an index.
 type ixEnt struct {
-	vprev, vnext int32 // entries whose value has the same hash
-	pnext        int32 // entries whose (value, key) has the same hash
-	off          uint32
-	vlen, klen   uint32
+	vprev, vnext     int32 // entries whose value has the same hash
+	pnext            int32 // entries whose (value, key) has the same hash
+	off              uint32
+	vlen, klen, rlen uint32
+	ts               int64 // commit time of the row's version
 }
 
 const noEnt = -1
@@ -67,6 +71,10 @@ func newIndex(t *catalog.Table, col int) *index {
 func (ix *index) value(e *ixEnt) []byte { return ix.arena[e.off : e.off+e.vlen] }
 func (ix *index) key(e *ixEnt) []byte {
 	return ix.arena[e.off+e.vlen : e.off+e.vlen+e.klen]
+}
+func (ix *index) row(e *ixEnt) []byte {
+	o := e.off + e.vlen + e.klen
+	return ix.arena[o : o+e.rlen]
 }
 
 // encode sets ix.vb and ix.kb to row's encoded value and key and returns
@@ -99,14 +107,18 @@ func (ix *index) lookup(ph uint64) (at, before int32) {
 	return noEnt, noEnt
 }
 
-func (ix *index) add(row []types.Value) {
+// add records row (a version committed at ts), replacing the row with
+// the same key and value if there is one.
+func (ix *index) add(row []types.Value, ts int64) {
 	vh, ph, ok := ix.encode(row)
 	if !ok {
 		return
 	}
 	if at, _ := ix.lookup(ph); at != noEnt {
-		return
+		ix.remove(row)
+		ix.encode(row) // remove used the scratch encodings
 	}
+	ix.rb = mvcc.EncodeRow(ix.rb[:0], ix.t.Columns, row)
 	i := ix.free
 	if i == noEnt {
 		i = int32(len(ix.ents))
@@ -115,8 +127,9 @@ func (ix *index) add(row []types.Value) {
 		ix.free = ix.ents[i].vnext
 	}
 	e := &ix.ents[i]
-	*e = ixEnt{vprev: noEnt, vnext: noEnt, pnext: noEnt, off: uint32(len(ix.arena)), vlen: uint32(len(ix.vb)), klen: uint32(len(ix.kb))}
-	ix.arena = append(append(ix.arena, ix.vb...), ix.kb...)
+	*e = ixEnt{vprev: noEnt, vnext: noEnt, pnext: noEnt, off: uint32(len(ix.arena)),
+		vlen: uint32(len(ix.vb)), klen: uint32(len(ix.kb)), rlen: uint32(len(ix.rb)), ts: ts}
+	ix.arena = append(append(append(ix.arena, ix.vb...), ix.kb...), ix.rb...)
 	if h, ok := ix.byVal[vh]; ok {
 		e.vnext = h
 		ix.ents[h].vprev = i
@@ -158,7 +171,7 @@ func (ix *index) remove(row []types.Value) {
 	if e.vnext != noEnt {
 		ix.ents[e.vnext].vprev = e.vprev
 	}
-	ix.dead += int(e.vlen + e.klen)
+	ix.dead += int(e.vlen + e.klen + e.rlen)
 	*e = ixEnt{vnext: ix.free, off: freeOff}
 	ix.free = i
 	ix.n--
@@ -170,7 +183,7 @@ func (ix *index) remove(row []types.Value) {
 // compact drops the bytes of removed entries from the arena.
 func (ix *index) compact() { ix.arena, ix.dead = compactArena(ix.arena, ix.dead, ix.ents), 0 }
 
-func (e *ixEnt) span() (off, n uint32) { return e.off, e.vlen + e.klen }
+func (e *ixEnt) span() (off, n uint32) { return e.off, e.vlen + e.klen + e.rlen }
 func (e *ixEnt) moveTo(off uint32)     { e.off = off }
 
 // arenaEnt is an entry whose bytes sit in an arena, at an offset that is
@@ -198,6 +211,16 @@ func compactArena[E any, P arenaEnt[E]](arena []byte, dead int, ents []E) []byte
 
 // each calls fn with the encoded and decoded key of every row holding v.
 func (ix *index) each(v types.Value, fn func(enc string, key []types.Value)) error {
+	return ix.scan(v, false, func(enc string, key, _ []types.Value, _ int64) { fn(enc, key) })
+}
+
+// eachRow calls fn with every row holding v (encoded and decoded key, the
+// row, and the commit time of its version).
+func (ix *index) eachRow(v types.Value, fn func(enc string, key, row []types.Value, ts int64)) error {
+	return ix.scan(v, true, fn)
+}
+
+func (ix *index) scan(v types.Value, rows bool, fn func(enc string, key, row []types.Value, ts int64)) error {
 	if v.IsNull() {
 		return nil
 	}
@@ -217,10 +240,16 @@ func (ix *index) each(v types.Value, fn func(enc string, key []types.Value)) err
 		if err != nil {
 			return err
 		}
-		fn(string(kb), key)
+		var row []types.Value
+		if rows {
+			if row, err = mvcc.DecodeRow(nil, ix.t.Columns, ix.row(e)); err != nil {
+				return err
+			}
+		}
+		fn(string(kb), key, row, e.ts)
 	}
 	return nil
 }
 
-// len returns the number of (value, key) pairs held.
+// len returns the number of rows held.
 func (ix *index) len() int { return ix.n }

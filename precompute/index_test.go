@@ -4,19 +4,21 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"ttq/catalog"
 	"ttq/types"
 )
 
-// TestIndexMatchesModel applies random adds and removes to an index and
-// to a map, and compares every value's keys after each step: with the
-// real hash, and with hashes weak enough that most values and pairs
-// collide, and with compaction after almost every remove.
+// TestIndexMatchesModel applies random adds (new rows and new versions of
+// rows already held) and removes to an index and to a map, and compares
+// every value's keys, rows and commit times after each step: with the real
+// hash, and with hashes weak enough that most values and pairs collide,
+// and with compaction after almost every remove.
 func TestIndexMatchesModel(t *testing.T) {
 	tbl := &catalog.Table{ID: 7, Columns: []catalog.Column{
-		{Name: "k1", Type: types.BigInt}, {Name: "k2", Type: types.Varchar}, {Name: "v", Type: types.BigInt},
+		{Name: "k1", Type: types.BigInt}, {Name: "k2", Type: types.Varchar}, {Name: "v", Type: types.BigInt}, {Name: "p", Type: types.Varchar},
 	}, PK: []int{0, 1}}
 	for _, tc := range []struct {
 		name    string
@@ -34,10 +36,11 @@ func TestIndexMatchesModel(t *testing.T) {
 			if tc.hash != nil {
 				ix.hash = tc.hash
 			}
-			model := map[int64]map[string]bool{} // value -> keys
+			model := map[int64]map[string]string{} // value -> key -> "payload@ts"
 			rng := rand.New(rand.NewPCG(1, 2))
 			row := func() []types.Value {
-				r := []types.Value{types.Int(rng.Int64N(40)), types.String(fmt.Sprint("k", rng.IntN(3))), types.Int(rng.Int64N(6))}
+				r := []types.Value{types.Int(rng.Int64N(40)), types.String(fmt.Sprint("k", rng.IntN(3))), types.Int(rng.Int64N(6)),
+					types.String(strings.Repeat("p", rng.IntN(9)))}
 				if rng.IntN(20) == 0 {
 					r[2] = types.NullValue
 				}
@@ -47,12 +50,12 @@ func TestIndexMatchesModel(t *testing.T) {
 				r := row()
 				key := fmt.Sprint(r[0], "/", r[1])
 				if rng.IntN(2) == 0 {
-					ix.add(r)
+					ix.add(r, int64(step))
 					if !r[2].IsNull() {
 						if model[r[2].I] == nil {
-							model[r[2].I] = map[string]bool{}
+							model[r[2].I] = map[string]string{}
 						}
-						model[r[2].I][key] = true
+						model[r[2].I][key] = fmt.Sprint(r[3].S, "@", step)
 					}
 				} else {
 					ix.remove(r)
@@ -63,13 +66,16 @@ func TestIndexMatchesModel(t *testing.T) {
 				n := 0
 				for v := int64(0); v < 6; v++ {
 					var got, want []string
-					if err := ix.each(types.Int(v), func(enc string, k []types.Value) {
-						got = append(got, fmt.Sprint(k[0], "/", k[1]))
+					if err := ix.eachRow(types.Int(v), func(enc string, k, row []types.Value, ts int64) {
+						got = append(got, fmt.Sprint(k[0], "/", k[1], "=", row[3].S, "@", ts))
+						if types.Compare(row[2], types.Int(v)) != 0 || types.Compare(row[0], k[0]) != 0 {
+							t.Fatalf("step %d: value %d: row %v under key %v", step, v, row, k)
+						}
 					}); err != nil {
 						t.Fatal(err)
 					}
-					for k := range model[v] {
-						want = append(want, k)
+					for k, p := range model[v] {
+						want = append(want, k+"="+p)
 					}
 					slices.Sort(got)
 					slices.Sort(want)
