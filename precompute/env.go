@@ -111,7 +111,9 @@ func (s *rowSet) addRow(r row) {
 }
 
 // addAt adds the row at the boundary an epoch computes, committed at ts.
-func (s *rowSet) addAt(enc string, key, vals []types.Value, ts int64) {
+func (s *rowSet) addAt(vals []types.Value, ts int64) {
+	key := keyOf(vals, s.t.PK)
+	enc := string(mvcc.EncodeKey(nil, s.t.ID, key))
 	if i, ok := s.keys[enc]; ok {
 		if !s.rows[i].at {
 			s.rows[i] = row{enc: enc, key: key, val: vals, ts: ts, at: true}

@@ -254,7 +254,10 @@ func (m *Maintainer) moveIndexes(b int64, vs map[uint32]*versions) error {
 			continue
 		}
 		if !v.keyOnly {
-			for _, r := range v.old {
+			for enc, r := range v.old {
+				if n, ok := v.new[enc]; ok && sameValue(n[l.Col], r[l.Col]) {
+					continue // the new version replaces it in place
+				}
 				ix.remove(r)
 			}
 			for enc, r := range v.new {
@@ -263,13 +266,15 @@ func (m *Maintainer) moveIndexes(b int64, vs map[uint32]*versions) error {
 			continue
 		}
 		// Only the keys were read (the index is on a key column, so a
-		// key alone says which entry to drop); the rows at b come from
-		// the change log, or the store.
+		// key alone says which entry to drop, and a new version replaces
+		// the old one in place); the rows at b come from the change log,
+		// or the store.
 		for enc, key := range v.keys {
-			ix.remove(keyRow(t, key))
 			if lg := v.at[enc]; lg.ok {
 				if lg.row != nil {
 					ix.add(lg.row, lg.ts)
+				} else {
+					ix.remove(keyRow(t, key))
 				}
 				continue
 			}
@@ -282,6 +287,8 @@ func (m *Maintainer) moveIndexes(b int64, vs map[uint32]*versions) error {
 			}
 			if ok {
 				ix.add(r, ts)
+			} else {
+				ix.remove(keyRow(t, key))
 			}
 		}
 	}
@@ -298,7 +305,7 @@ func (m *Maintainer) find(sn *mvcc.Snapshot, rel, col int, v types.Value, change
 	t := m.Def.Rels[rel].Table
 	if ix := m.inc.indexes[ColRef{rel, col}]; ix != nil && sn.TS() == m.inc.built {
 		// The index holds the table at this very boundary.
-		return ix.eachRow(v, func(_ string, _, row []types.Value, ts int64) { fn(row, ts) })
+		return ix.eachRow(v, fn)
 	}
 	if isWholeKey(t, col) {
 		if changed != nil && changed.b == sn.TS() {
@@ -388,9 +395,7 @@ func (m *Maintainer) rootsOf(sn *mvcc.Snapshot, rel int, row []types.Value, root
 		if needsIndex(up, e.OtherCol) && sn.TS() == m.inc.built {
 			// The index has the root rows at B too: restrict reads them
 			// from here, not from the store.
-			return m.inc.indexes[ColRef{0, e.OtherCol}].eachRow(v, func(enc string, key, row []types.Value, ts int64) {
-				roots.addAt(enc, key, row, ts)
-			})
+			return m.inc.indexes[ColRef{0, e.OtherCol}].eachRow(v, roots.addAt)
 		}
 	}
 	memo := strconv.Itoa(rel) + "/" + encValue(v)

@@ -114,11 +114,21 @@ func (ix *index) add(row []types.Value, ts int64) {
 	if !ok {
 		return
 	}
-	if at, _ := ix.lookup(ph); at != noEnt {
-		ix.remove(row)
-		ix.encode(row) // remove used the scratch encodings
-	}
 	ix.rb = mvcc.EncodeRow(ix.rb[:0], ix.t.Columns, row)
+	if at, _ := ix.lookup(ph); at != noEnt {
+		// A new version of a row held: its chains stay, its row moves.
+		e := &ix.ents[at]
+		e.ts = ts
+		if int(e.rlen) == len(ix.rb) {
+			copy(ix.row(e), ix.rb)
+			return
+		}
+		ix.dead += int(e.vlen + e.klen + e.rlen)
+		e.off, e.rlen = uint32(len(ix.arena)), uint32(len(ix.rb))
+		ix.arena = append(append(append(ix.arena, ix.vb...), ix.kb...), ix.rb...)
+		ix.maybeCompact()
+		return
+	}
 	i := ix.free
 	if i == noEnt {
 		i = int32(len(ix.ents))
@@ -175,6 +185,10 @@ func (ix *index) remove(row []types.Value) {
 	*e = ixEnt{vnext: ix.free, off: freeOff}
 	ix.free = i
 	ix.n--
+	ix.maybeCompact()
+}
+
+func (ix *index) maybeCompact() {
 	if ix.dead > compactMin && ix.dead > len(ix.arena)/2 {
 		ix.compact()
 	}
@@ -211,16 +225,30 @@ func compactArena[E any, P arenaEnt[E]](arena []byte, dead int, ents []E) []byte
 
 // each calls fn with the encoded and decoded key of every row holding v.
 func (ix *index) each(v types.Value, fn func(enc string, key []types.Value)) error {
-	return ix.scan(v, false, func(enc string, key, _ []types.Value, _ int64) { fn(enc, key) })
+	return ix.scan(v, func(e *ixEnt) error {
+		kb := ix.key(e)
+		_, key, err := mvcc.DecodeKey(kb, ix.kinds)
+		if err == nil {
+			fn(string(kb), key)
+		}
+		return err
+	})
 }
 
-// eachRow calls fn with every row holding v (encoded and decoded key, the
-// row, and the commit time of its version).
-func (ix *index) eachRow(v types.Value, fn func(enc string, key, row []types.Value, ts int64)) error {
-	return ix.scan(v, true, fn)
+// eachRow calls fn with every row holding v and the commit time of its
+// version.
+func (ix *index) eachRow(v types.Value, fn func(row []types.Value, ts int64)) error {
+	return ix.scan(v, func(e *ixEnt) error {
+		row, err := mvcc.DecodeRow(nil, ix.t.Columns, ix.row(e))
+		if err == nil {
+			fn(row, e.ts)
+		}
+		return err
+	})
 }
 
-func (ix *index) scan(v types.Value, rows bool, fn func(enc string, key, row []types.Value, ts int64)) error {
+// scan calls fn with every entry holding v.
+func (ix *index) scan(v types.Value, fn func(e *ixEnt) error) error {
 	if v.IsNull() {
 		return nil
 	}
@@ -235,21 +263,20 @@ func (ix *index) scan(v types.Value, rows bool, fn func(enc string, key, row []t
 		if !bytes.Equal(ix.value(e), vb) {
 			continue // another value with the same hash
 		}
-		kb := ix.key(e)
-		_, key, err := mvcc.DecodeKey(kb, ix.kinds)
-		if err != nil {
+		if err := fn(e); err != nil {
 			return err
 		}
-		var row []types.Value
-		if rows {
-			if row, err = mvcc.DecodeRow(nil, ix.t.Columns, ix.row(e)); err != nil {
-				return err
-			}
-		}
-		fn(string(kb), key, row, e.ts)
 	}
 	return nil
 }
 
 // len returns the number of rows held.
 func (ix *index) len() int { return ix.n }
+
+// sameValue reports whether a and b index the same: equal, or both NULL.
+func sameValue(a, b types.Value) bool {
+	if a.IsNull() || b.IsNull() {
+		return a.IsNull() && b.IsNull()
+	}
+	return types.Compare(a, b) == 0
+}

@@ -66,13 +66,22 @@ func TestIndexMatchesModel(t *testing.T) {
 				n := 0
 				for v := int64(0); v < 6; v++ {
 					var got, want []string
-					if err := ix.eachRow(types.Int(v), func(enc string, k, row []types.Value, ts int64) {
-						got = append(got, fmt.Sprint(k[0], "/", k[1], "=", row[3].S, "@", ts))
-						if types.Compare(row[2], types.Int(v)) != 0 || types.Compare(row[0], k[0]) != 0 {
-							t.Fatalf("step %d: value %d: row %v under key %v", step, v, row, k)
+					var keys []string
+					if err := ix.each(types.Int(v), func(enc string, k []types.Value) {
+						keys = append(keys, fmt.Sprint(k[0], "/", k[1]))
+					}); err != nil {
+						t.Fatal(err)
+					}
+					if err := ix.eachRow(types.Int(v), func(row []types.Value, ts int64) {
+						got = append(got, fmt.Sprint(row[0], "/", row[1], "=", row[3].S, "@", ts))
+						if types.Compare(row[2], types.Int(v)) != 0 {
+							t.Fatalf("step %d: value %d: row %v", step, v, row)
 						}
 					}); err != nil {
 						t.Fatal(err)
+					}
+					if len(keys) != len(got) {
+						t.Fatalf("step %d: value %d: keys %v, rows %v", step, v, keys, got)
 					}
 					for k, p := range model[v] {
 						want = append(want, k+"="+p)
