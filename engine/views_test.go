@@ -35,6 +35,9 @@ var viewDefs = map[string]string{
 	"vgroup":  "SELECT a.j, COUNT(*) AS n, SUM(a.v) AS s, MIN(a.v) AS lo, MAX(a.v) AS hi FROM a %s GROUP BY a.j",
 	"vgjoin":  "SELECT c.name, COUNT(*) AS n, SUM(b.x) AS s, MIN(b.x) AS lo, MAX(b.x) AS hi, AVG(b.x) AS av FROM b JOIN c ON c.id = b.k %s GROUP BY c.name HAVING COUNT(*) > 1",
 	"vglobal": "SELECT COUNT(*) AS n, SUM(a.v) AS s, MAX(a.v) AS hi FROM a %s",
+	// Groups of root rows reached through an index (a.j): the epoch reads
+	// the roots at prev too, where the index's rows (at B) do not apply.
+	"vgidx": "SELECT a.v, COUNT(*) AS n, MAX(c.name) AS nm FROM a JOIN c ON c.id = a.j %s GROUP BY a.v",
 }
 
 // genViewStream makes a random three-source stream with out-of-order

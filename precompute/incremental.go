@@ -428,7 +428,7 @@ func (m *Maintainer) restrict(sn *mvcc.Snapshot, roots *rowSet, vs map[uint32]*v
 		s := m.Store.At(ts)
 		defer s.Close()
 		for _, r := range roots.rows[lo:hi] {
-			if r.at {
+			if r.at && ts == m.inc.built {
 				*out = append(*out, found{row: r.val, ts: r.ts, enc: r.enc})
 				continue
 			}
@@ -630,7 +630,11 @@ func (m *Maintainer) stepIncremental(ctx context.Context, prev int64, ep *Epoch,
 	if est := m.Store.EstimateVersions(m.Def.Rels[0].Table); est >= fullMinVersions && int64(len(roots.rows))*fullDivisor >= est {
 		return m.stepFull(ctx, prev, ep.B, st)
 	}
-	roots.sort()
+	// Roots read from the store are read in key order; roots whose rows
+	// came from an index need no order.
+	if slices.ContainsFunc(roots.rows, func(r row) bool { return !r.at }) {
+		roots.sort()
+	}
 	if !m.Def.Grouped {
 		return m.recomputeRoots(ctx, prev, ep.B, sb, roots, vs, st)
 	}
