@@ -120,22 +120,41 @@ func (m *Maintainer) indexed() []ColRef {
 // buildIndexes reads the indexed tables AS OF b.
 func (m *Maintainer) buildIndexes(b int64) error {
 	inc := &incremental{indexes: map[ColRef]*index{}, built: b}
-	sn := m.Store.At(b)
-	defer sn.Close()
-	for _, l := range m.indexed() {
-		t := m.Def.Rels[l.Rel].Table
-		ix := newIndex(t, l.Col)
-		it := sn.Scan(t, nil)
-		for it.Next() {
-			ix.add(it.Row(), it.TS())
-		}
-		err := it.Err()
-		it.Close()
-		if err != nil {
-			return err
-		}
-		inc.indexes[l] = ix
+	// Each index (and the directory) is one scan of its table, built side
+	// by side: at start-up they cost a scan of every table the view reads.
+	ixs := m.indexed()
+	built := make([]*index, len(ixs))
+	var dir *viewDir
+	jobs := make([]func() error, 0, len(ixs)+1)
+	for i, l := range ixs {
+		jobs = append(jobs, func() error {
+			t := m.Def.Rels[l.Rel].Table
+			ix := newIndex(t, l.Col)
+			sn := m.Store.At(b)
+			defer sn.Close()
+			it := sn.Scan(t, nil)
+			defer it.Close()
+			for it.Next() {
+				ix.add(it.Row(), it.TS())
+			}
+			built[i] = ix
+			return it.Err()
+		})
 	}
+	if !m.Def.Grouped {
+		jobs = append(jobs, func() error {
+			var err error
+			dir, err = m.buildDir(b)
+			return err
+		})
+	}
+	if err := runAll(jobs); err != nil {
+		return err
+	}
+	for i, l := range ixs {
+		inc.indexes[l] = built[i]
+	}
+	inc.dir = dir
 	if m.Def.Grouped {
 		sel, err := query.ParseSelect(m.View.Query)
 		if err != nil {
@@ -150,11 +169,6 @@ func (m *Maintainer) buildIndexes(b int64) error {
 		}
 		ast.GroupBy, ast.Having = nil, nil
 		inc.keyText = sqlparser.String(ast)
-	} else {
-		var err error
-		if inc.dir, err = m.buildDir(b); err != nil {
-			return err
-		}
 	}
 	m.inc = inc
 	return nil
@@ -556,6 +570,24 @@ func parallel[T any](n int, fn func(lo, hi int, out *[]T) error) ([][]T, error) 
 	}
 	wg.Wait()
 	return outs, errors.Join(errs...)
+}
+
+// runAll runs jobs, up to GOMAXPROCS at a time, and returns their errors.
+func runAll(jobs []func() error) error {
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	errs := make([]error, len(jobs))
+	var wg sync.WaitGroup
+	for i, job := range jobs {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			errs[i] = job()
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // stepIncremental is Step for views that canIncrement.
