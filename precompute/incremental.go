@@ -252,58 +252,74 @@ func (m *Maintainer) readVersions(prev int64, ep *Epoch) (map[uint32]*versions, 
 	return out, nil
 }
 
-// moveIndexes brings the indexes from the previous boundary to b, given
-// the changed rows of the epoch.
-func (m *Maintainer) moveIndexes(b int64, vs map[uint32]*versions) error {
+// walkIndexes returns the indexes the walks up from changed rows to their
+// roots read: those on the column each table's parent joins it by.
+func (m *Maintainer) walkIndexes() map[ColRef]bool {
+	out := map[ColRef]bool{}
+	for _, r := range m.Def.Rels[1:] {
+		e := parent(r)
+		out[ColRef{e.Other, e.OtherCol}] = true
+	}
+	return out
+}
+
+// moveIndexes brings the indexes that which selects from the previous
+// boundary to b, given the changed rows of the epoch, each index on its
+// own goroutine.
+func (m *Maintainer) moveIndexes(b int64, vs map[uint32]*versions, which func(ColRef) bool) error {
+	var jobs []func() error
+	for l, ix := range m.inc.indexes {
+		if v := vs[m.Def.Rels[l.Rel].Table.ID]; v != nil && which(l) {
+			jobs = append(jobs, func() error { return m.moveIndex(b, l, ix, v) })
+		}
+	}
+	return runAll(jobs)
+}
+
+// moveIndex brings one index to b.
+func (m *Maintainer) moveIndex(b int64, l ColRef, ix *index, v *versions) error {
+	t := m.Def.Rels[l.Rel].Table
+	if !v.keyOnly {
+		for enc, r := range v.old {
+			if n, ok := v.new[enc]; ok && sameValue(n[l.Col], r[l.Col]) {
+				continue // the new version replaces it in place
+			}
+			ix.remove(r)
+		}
+		for enc, r := range v.new {
+			ix.add(r, v.newTS[enc])
+		}
+		return nil
+	}
+	// Only the keys were read (the index is on a key column, so a key
+	// alone says which entry to drop, and a new version replaces the old
+	// one in place); the rows at b come from the change log, or the store.
 	var sb *mvcc.Snapshot
 	defer func() {
 		if sb != nil {
 			sb.Close()
 		}
 	}()
-	for l, ix := range m.inc.indexes {
-		t := m.Def.Rels[l.Rel].Table
-		v := vs[t.ID]
-		if v == nil {
-			continue
-		}
-		if !v.keyOnly {
-			for enc, r := range v.old {
-				if n, ok := v.new[enc]; ok && sameValue(n[l.Col], r[l.Col]) {
-					continue // the new version replaces it in place
-				}
-				ix.remove(r)
-			}
-			for enc, r := range v.new {
-				ix.add(r, v.newTS[enc])
-			}
-			continue
-		}
-		// Only the keys were read (the index is on a key column, so a
-		// key alone says which entry to drop, and a new version replaces
-		// the old one in place); the rows at b come from the change log,
-		// or the store.
-		for enc, key := range v.keys {
-			if lg := v.at[enc]; lg.ok {
-				if lg.row != nil {
-					ix.add(lg.row, lg.ts)
-				} else {
-					ix.remove(keyRow(t, key))
-				}
-				continue
-			}
-			if sb == nil {
-				sb = m.Store.At(b)
-			}
-			r, ts, ok, err := sb.Get(t, key, nil)
-			if err != nil {
-				return err
-			}
-			if ok {
-				ix.add(r, ts)
+	for enc, key := range v.keys {
+		if lg := v.at[enc]; lg.ok {
+			if lg.row != nil {
+				ix.add(lg.row, lg.ts)
 			} else {
 				ix.remove(keyRow(t, key))
 			}
+			continue
+		}
+		if sb == nil {
+			sb = m.Store.At(b)
+		}
+		r, ts, ok, err := sb.Get(t, key, nil)
+		if err != nil {
+			return err
+		}
+		if ok {
+			ix.add(r, ts)
+		} else {
+			ix.remove(keyRow(t, key))
 		}
 	}
 	return nil
@@ -601,11 +617,15 @@ func (m *Maintainer) stepIncremental(ctx context.Context, prev int64, ep *Epoch,
 	if err != nil {
 		return err
 	}
-	// 1. The indexes move to B.
-	if err := m.moveIndexes(ep.B, vs); err != nil {
+	// 1. The indexes move to B: first those the walks up read, then the
+	// others (read by restrict only) while the walks run.
+	walk := m.walkIndexes()
+	if err := m.moveIndexes(ep.B, vs, func(l ColRef) bool { return walk[l] }); err != nil {
 		return err
 	}
 	m.inc.built = ep.B
+	moved := make(chan error, 1)
+	go func() { moved <- m.moveIndexes(ep.B, vs, func(l ColRef) bool { return !walk[l] }) }()
 	// 2. The roots the changed rows reach.
 	sb := m.Store.At(ep.B)
 	defer sb.Close()
@@ -648,7 +668,7 @@ func (m *Maintainer) stepIncremental(ctx context.Context, prev int64, ep *Epoch,
 		*out = local.rows
 		return nil
 	})
-	if err != nil {
+	if err := errors.Join(err, <-moved); err != nil {
 		return err
 	}
 	roots := newRowSet(m.Def.Rels[0].Table)
