@@ -326,8 +326,9 @@ func (m *Maintainer) moveIndex(b int64, l ColRef, ix *index, v *versions) error 
 }
 
 // find calls fn with the rows of rel with column col equal to v AS OF sn
-// (and the commit time of each). Rows whose key is in changed are checked
-// at sn too (the indexes hold B).
+// (and the commit time of each): from the index on (rel, col) when sn is
+// at the boundary the indexes hold, else from the store, through the
+// index's keys (rows whose key is in changed are checked at sn too).
 func (m *Maintainer) find(sn *mvcc.Snapshot, rel, col int, v types.Value, changed *versions, fn func(row []types.Value, ts int64)) error {
 	if v.IsNull() {
 		return nil
@@ -389,7 +390,7 @@ func (m *Maintainer) find(sn *mvcc.Snapshot, rel, col int, v types.Value, change
 	if err != nil {
 		return err
 	}
-	if changed != nil && sn.TS() != m.inc.built {
+	if changed != nil { // sn is not at built: the index may miss them
 		for enc, key := range changed.keys {
 			if err := get(enc, key); err != nil {
 				return err
