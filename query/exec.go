@@ -107,7 +107,7 @@ func appendKey(dst []byte, v types.Value) []byte {
 type filterNode struct {
 	in   node
 	pred *expr
-	text string
+	text text
 	kind string // "Filter" or "Having"
 }
 
@@ -122,7 +122,7 @@ func (n *filterNode) open(x *execCtx) (rowIter, error) {
 }
 
 func (n *filterNode) explain(e *explainer, depth int) {
-	e.line(depth, "%s (%s)", n.kind, n.text)
+	e.line(depth, "%s (%s)", n.kind, n.text.String())
 	n.in.explain(e, depth+1)
 }
 

@@ -28,12 +28,12 @@ type joinNode struct {
 	// index join: the right table's primary key computed over the left row
 	rscan   *scanNode
 	keyOf   []*expr
-	keyText string
+	keyText text
 	// residual ON conditions over the joined row; for a LEFT JOIN they decide
 	// matching, they do not filter left rows.
 	residual     *expr
-	residualText string
-	eqText       string
+	residualText text
+	eqText       text
 	outCols      []column
 }
 
@@ -125,12 +125,12 @@ func (n *joinNode) explain(e *explainer, depth int) {
 	var parts []string
 	switch n.kind {
 	case joinHash:
-		parts = append(parts, "on "+n.eqText)
+		parts = append(parts, "on "+n.eqText.String())
 	case joinIndex:
-		parts = append(parts, fmt.Sprintf("key lookup %s (%s)", n.rscan.name, n.keyText))
+		parts = append(parts, fmt.Sprintf("key lookup %s (%s)", n.rscan.name, n.keyText.String()))
 	}
-	if n.residualText != "" {
-		parts = append(parts, "filter "+n.residualText)
+	if t := n.residualText.String(); t != "" {
+		parts = append(parts, "filter "+t)
 	}
 	if len(parts) > 0 {
 		e.line(depth, "%s (%s)", name, strings.Join(parts, "; "))

@@ -158,7 +158,7 @@ func (p *planner) project(in node, sc *scope) (node, []catalog.Column, error) {
 		}
 		in = &aggNode{in: in, b: ab, scalar: len(ab.groups) == 0, outCols: aggCols}
 		if having != nil {
-			in = &filterNode{in: in, pred: having, text: sqlparser.String(ast.Having.Expr), kind: "Having"}
+			in = &filterNode{in: in, pred: having, text: exprsText([]sqlparser.Expr{ast.Having.Expr}), kind: "Having"}
 		}
 	}
 	in = &projectNode{in: in, exprs: exprs, outCols: cols, texts: texts}

@@ -36,15 +36,15 @@ type scanNode struct {
 	sysRows [][]types.Value
 	outCols []column
 
-	filter     *expr  // pushed-down conjuncts, evaluated on every row read
-	filterText string // for EXPLAIN
+	filter     *expr // pushed-down conjuncts, evaluated on every row read
+	filterText text  // for EXPLAIN
 	// keys is the access path: nil for a full scan; otherwise key prefixes
 	// (point lookups when point is set, range scans otherwise), in key order.
 	keys    [][]types.Value
 	point   bool
-	keyText string
+	keyText text
 	// lookupBy is set when an index join reads this table by key per left row.
-	lookupBy string
+	lookupBy bool
 }
 
 func (n *scanNode) cols() []column { return n.outCols }
@@ -139,15 +139,15 @@ func (n *scanNode) access() string {
 	case n.kind == srcHistory:
 		s := fmt.Sprintf("history [%s, %s]", timeline.Format(n.from), timeline.Format(n.to))
 		if n.keys != nil {
-			s += " " + n.keyText
+			s += " " + n.keyText.String()
 		}
 		return s
 	case n.kind == srcSystem:
 		return "in-memory rows"
 	case n.point:
-		return "key lookup (" + n.keyText + ")"
+		return "key lookup (" + n.keyText.String() + ")"
 	case n.keys != nil:
-		return "range (prefix " + n.keyText + ")"
+		return "range (prefix " + n.keyText.String() + ")"
 	}
 	return "full scan"
 }
@@ -158,8 +158,8 @@ func (n *scanNode) explain(e *explainer, depth int) {
 		return
 	}
 	s := "Scan " + n.describe() + ": " + n.access()
-	if n.filterText != "" {
-		s += " filter (" + n.filterText + ")"
+	if t := n.filterText.String(); t != "" {
+		s += " filter (" + t + ")"
 	}
 	e.line(depth, "%s", s)
 }
