@@ -19,6 +19,18 @@ import (
 // Exec runs one SQL statement: DDL changes the catalog durably, SELECT reads
 // a sealed snapshot.
 func (e *Engine) Exec(ctx context.Context, sql string, opts query.Options) (*query.Result, error) {
+	p := e.Parse(sql)
+	defer p.Release()
+	return e.ExecParsed(ctx, p, opts)
+}
+
+// Parse tokenizes one statement for ExecParsed (and query.Parsed.Class);
+// the caller releases it when done with its results.
+func (e *Engine) Parse(sql string) *query.Parsed { return e.stmts.Parse(sql) }
+
+// ExecParsed is Exec of a statement from Parse; it may run it more than
+// once (the server does, waiting for G).
+func (e *Engine) ExecParsed(ctx context.Context, p *query.Parsed, opts query.Options) (*query.Result, error) {
 	if e.closed.Load() {
 		return nil, ErrClosed
 	}
@@ -26,8 +38,6 @@ func (e *Engine) Exec(ctx context.Context, sql string, opts query.Options) (*que
 	// parser; anything the fast path is unsure of takes the general one.
 	// Other SELECTs of a shape seen before take a parsed tree from the
 	// statement cache, returned when the result is complete.
-	p := e.stmts.Parse(sql)
-	defer p.Release()
 	if pg, ok := p.PointGet(); ok {
 		x := e.env()
 		res, err := query.RunPointGet(ctx, x, pg, opts)

@@ -24,6 +24,19 @@ func Classify(sql string) (Class, error) {
 	if err != nil {
 		return Class{}, err
 	}
+	return classify(toks), nil
+}
+
+// Class classes the statement from the tokens Parse read (one pass of the
+// tokenizer serves both), or returns the tokenizer's error.
+func (p *Parsed) Class() (Class, error) {
+	if p.err != nil {
+		return Class{}, p.err
+	}
+	return classify(p.toks), nil
+}
+
+func classify(toks []token) Class {
 	c := Class{Kind: "other"}
 	inStmt := false
 	for _, t := range toks {
@@ -50,5 +63,5 @@ func Classify(sql string) (Class, error) {
 			c.Kind, c.ReadOnly = "write", false
 		}
 	}
-	return c, nil
+	return c
 }

@@ -48,8 +48,10 @@ func (s *Server) handleSQL(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// One pass of the tokenizer routes, counts and authorises the
-	// statement; only the engine parses it.
-	cl, err := query.Classify(req.SQL)
+	// statement, and serves the engine's parse of it.
+	p := s.e.Parse(req.SQL)
+	defer func() { p.Release() }()
+	cl, err := p.Class()
 	if err != nil {
 		s.writeEngineError(w, r, err)
 		return
@@ -63,14 +65,14 @@ func (s *Server) handleSQL(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "one_statement", fmt.Sprintf("got %d statements: send one statement per request", cl.Statements))
 		return
 	}
-	stmt := req.SQL
-	if strings.HasPrefix(strings.TrimSpace(stmt), ";") {
-		parts, err := query.Split(stmt) // leading empty statements
+	if strings.HasPrefix(strings.TrimSpace(req.SQL), ";") {
+		parts, err := query.Split(req.SQL) // leading empty statements
 		if err != nil || len(parts) != 1 {
 			s.writeEngineError(w, r, err)
 			return
 		}
-		stmt = parts[0]
+		p.Release()
+		p = s.e.Parse(parts[0])
 	}
 	// The read-only token runs what is known to read, nothing else: a
 	// statement of an unknown kind is refused, so a writing statement added
@@ -96,7 +98,7 @@ func (s *Server) handleSQL(w http.ResponseWriter, r *http.Request) {
 	code := "ok"
 	defer func() { s.metrics.observeQuery(kind, code, time.Since(start)) }()
 
-	body, contentType, err := s.run(ctx, stmt, format, wait)
+	body, contentType, err := s.run(ctx, p, format, wait)
 	if err != nil {
 		_, code = s.sqlFailure(w, r, err, timeout, wait)
 		return
@@ -273,7 +275,7 @@ func negotiate(accept string) (string, bool) {
 // run executes one statement and encodes its result. With a wait, a
 // statement whose time is not sealed yet waits for the global watermark to
 // move and tries again, until the wait is over.
-func (s *Server) run(ctx context.Context, stmt, format string, wait time.Duration) (*bytes.Buffer, string, error) {
+func (s *Server) run(ctx context.Context, stmt *query.Parsed, format string, wait time.Duration) (*bytes.Buffer, string, error) {
 	until := time.Now().Add(wait)
 	for {
 		sealed := s.e.Sealed() // taken before Exec, so no move of G is missed
@@ -308,7 +310,7 @@ func (e *waitError) Error() string   { return e.err.Error() }
 func (e *waitError) Unwrap() []error { return []error{errWaitExpired, e.err} }
 
 // runOnce takes a slot, runs the statement and encodes its result.
-func (s *Server) runOnce(ctx context.Context, stmt, format string) (*bytes.Buffer, string, error) {
+func (s *Server) runOnce(ctx context.Context, stmt *query.Parsed, format string) (*bytes.Buffer, string, error) {
 	release, err := s.acquire(ctx)
 	if err != nil {
 		return nil, "", err
@@ -317,7 +319,7 @@ func (s *Server) runOnce(ctx context.Context, stmt, format string) (*bytes.Buffe
 	if s.beforeExec != nil {
 		s.beforeExec(ctx)
 	}
-	res, err := s.e.Exec(ctx, stmt, query.Options{MaxRows: s.cfg.MaxResultRows, MaxHeldRows: s.cfg.MaxHeldRows})
+	res, err := s.e.ExecParsed(ctx, stmt, query.Options{MaxRows: s.cfg.MaxResultRows, MaxHeldRows: s.cfg.MaxHeldRows})
 	if cerr := ctx.Err(); cerr != nil {
 		if res != nil {
 			res.Release()
