@@ -20,7 +20,8 @@ import (
 //
 // Like index, it holds one entry per view row and no pointer the
 // collector follows: keys in one byte arena, entries in one slice,
-// chained from a map of root hashes. About 60 bytes a view row.
+// chained from a map of root hashes. About 80 bytes a view row (82 MiB
+// measured for 1M rows).
 //
 // A digest stands for a row only to decide that a recomputed row equals
 // the stored one and need not be written again: two different rows with
