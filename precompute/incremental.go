@@ -184,7 +184,9 @@ func (m *Maintainer) Advance(from, to int64) {
 
 // versions holds the old and new versions of the changed rows of a table.
 // When the walks need only the rows' keys (keyOnly: the table has no
-// index and joins its parent on a key column), the rows are not read.
+// index on a non-key column and joins its parent on a key column), the
+// old rows are not read (moveIndex takes the new ones from the change log
+// or the store).
 type versions struct {
 	keys     map[string][]types.Value
 	at       map[string]logged // the rows at b known from the change log
@@ -195,8 +197,9 @@ type versions struct {
 }
 
 // needRows reports whether the changed rows of rel must be read: to move
-// an index on one of its columns, or to walk up through a parent column
-// that is not part of its key.
+// an index on one of its non-key columns (an index on a key column moves
+// by key), or to walk up through a parent column that is not part of its
+// key.
 func (m *Maintainer) needRows(rel int) bool {
 	for l := range m.inc.indexes {
 		if l.Rel == rel && !inKey(m.Def.Rels[rel].Table, l.Col) {

@@ -132,7 +132,7 @@ func (m *Maintainer) stepFull(ctx context.Context, prev, b int64, st *Stat) erro
 	if err != nil {
 		return err
 	}
-	old, err := m.scanView(prev, nil)
+	old, err := m.scanView(prev)
 	if err != nil {
 		return err
 	}
@@ -146,33 +146,18 @@ func (m *Maintainer) stepFull(ctx context.Context, prev, b int64, st *Stat) erro
 	return nil
 }
 
-// scanView reads the stored view rows AS OF b whose key starts with one of
-// prefixes (nil: all rows).
-func (m *Maintainer) scanView(b int64, prefixes [][]types.Value) (viewRows, error) {
-	t := m.table()
-	if prefixes == nil {
-		prefixes = [][]types.Value{nil}
-	}
-	parts, err := parallel(len(prefixes), func(lo, hi int, out *[][]types.Value) error {
-		sk := newSeeker(m.Store, t, b)
-		defer sk.close()
-		for _, p := range prefixes[lo:hi] {
-			if err := sk.scan(p, func(row []types.Value, _ int64) { *out = append(*out, row) }); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
+// scanView reads the stored view rows AS OF b.
+func (m *Maintainer) scanView(b int64) (viewRows, error) {
+	sn := m.Store.At(b)
+	defer sn.Close()
+	it := sn.Scan(m.table(), nil)
+	defer it.Close()
 	out := viewRows{}
-	for _, p := range parts {
-		for _, row := range p {
-			out[m.encKey(row)] = row
-		}
+	for it.Next() {
+		row := it.Row()
+		out[m.encKey(row)] = row
 	}
-	return out, nil
+	return out, it.Err()
 }
 
 // write stores the difference between now and old at b: rows of now that
