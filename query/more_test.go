@@ -86,6 +86,7 @@ func TestErrors(t *testing.T) {
 		{`SELECT * FROM prices LIMIT 'a'`, ErrSyntax, ""},
 		{`SELECT product_id FROM prices ORDER BY 5`, ErrUnknownColumn, "position"},
 		{`SELECT * FROM prices p, prices p`, ErrAmbiguous, "twice"},
+		{`SELECT*FROM prices' '`, ErrSyntax, "blank alias"},
 		{`SELECT * FROM ttq_watermarks FOR SYSTEM_TIME ALL`, ErrUnsupported, "system table"},
 		{`SELECT 'unterminated FROM prices`, ErrSyntax, ""},
 		{`INSERT INTO prices VALUES (1)`, ErrUnsupported, "ingest"},

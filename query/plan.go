@@ -252,9 +252,12 @@ func (p *planner) scan(te *sqlparser.AliasedTableExpr) (*scanNode, error) {
 		return nil, fmt.Errorf("%w: index hints on %s", ErrUnsupported, sqlparser.String(tn))
 	}
 	name := catalog.Normalize(tn.Name.String())
-	s := &scanNode{name: name, alias: name}
+	s := &scanNode{name: name, alias: name, expr: te}
 	if !te.As.IsEmpty() {
 		s.alias = catalog.Normalize(te.As.String())
+		if s.alias == "" {
+			return nil, fmt.Errorf("%w: blank alias for table %s", ErrSyntax, name)
+		}
 	}
 	spec := p.sel.tables[te]
 	if spec == nil {
@@ -487,11 +490,12 @@ func joinTexts(ts []string) string { return strings.Join(ts, ", ") }
 func (p *planner) from(te sqlparser.TableExpr) (node, error) {
 	switch te := te.(type) {
 	case *sqlparser.AliasedTableExpr:
-		name := catalog.Normalize(te.As.String())
-		if name == "" {
-			name = catalog.Normalize(sqlparser.String(te.Expr.(sqlparser.TableName).Name))
+		for _, s := range p.scans {
+			if s.expr == te {
+				return s, nil
+			}
 		}
-		return p.byAlias[name], nil
+		return nil, fmt.Errorf("%w: FROM item %s was not planned", ErrInternal, sqlparser.String(te))
 	case *sqlparser.ParenTableExpr:
 		var in node
 		for _, t := range te.Exprs {

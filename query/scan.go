@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/xwb1989/sqlparser"
+
 	"ttq/catalog"
 	"ttq/mvcc"
 	"ttq/timeline"
@@ -27,7 +29,8 @@ type scanNode struct {
 	kind    sourceKind
 	name    string // table, view or system table name
 	alias   string
-	tbl     *catalog.Table // the stored table read (a view's pseudo-table for views)
+	expr    *sqlparser.AliasedTableExpr // the FROM item it was planned from
+	tbl     *catalog.Table              // the stored table read (a view's pseudo-table for views)
 	view    *catalog.View
 	ts      int64 // snapshot instant (a view's epoch boundary)
 	asked   int64 // the instant asked for, when it differs (views)
