@@ -19,8 +19,16 @@ type token struct {
 
 // tokenize splits sql with sqlparser's own tokenizer, so strings, comments
 // and quoted identifiers are never mistaken for keywords. Comments are
-// dropped.
+// dropped. Plain statements take lexFast, which gives the same tokens.
 func tokenize(sql string) ([]token, error) {
+	if toks, ok := lexFast(sql); ok {
+		return toks, nil
+	}
+	return tokenizeSQL(sql)
+}
+
+// tokenizeSQL is tokenize through sqlparser's tokenizer.
+func tokenizeSQL(sql string) ([]token, error) {
 	tkn := sqlparser.NewStringTokenizer(sql)
 	var out []token
 	prevEnd := 0
