@@ -285,20 +285,18 @@ func RunPointGet(ctx context.Context, env Env, pg *PointGet, opts Options) (*Res
 	if err != nil {
 		return nil, err
 	}
-	b := newResultBuilder(cols, opts.BatchSize)
-	defer b.release()
-	if found {
-		out := make([]types.Value, len(idx))
-		for j, i := range idx {
-			if i < 0 {
-				out[j] = types.Time(rts)
-			} else {
-				out[j] = row[i]
-			}
-		}
-		b.add(out)
+	if !found {
+		return &Result{Columns: cols, AsOf: ts}, nil
 	}
-	return b.finish(ts), nil
+	out := make([]types.Value, len(idx))
+	for j, i := range idx {
+		if i < 0 {
+			out[j] = types.Time(rts)
+		} else {
+			out[j] = row[i]
+		}
+	}
+	return oneRow(cols, out, ts), nil
 }
 
 // pgValue converts a literal to a key column's type when that needs no

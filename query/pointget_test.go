@@ -7,6 +7,11 @@ import (
 	"fmt"
 	"math/rand"
 	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"ttq/catalog"
+	"ttq/types"
 )
 
 // render is the CSV of a result plus its snapshot time, or the error.
@@ -92,5 +97,44 @@ func TestParsePointGetShapes(t *testing.T) {
 		if _, got := ParsePointGet(sql); got != want {
 			t.Errorf("%s: %v, want %v", sql, got, want)
 		}
+	}
+}
+
+// TestOneRowMatchesBuilder checks the arrays a point lookup builds
+// directly against the record builders' for every type, NULL included.
+func TestOneRowMatchesBuilder(t *testing.T) {
+	cols := []catalog.Column{
+		{Name: "i", Type: types.BigInt}, {Name: "f", Type: types.Double}, {Name: "s", Type: types.Varchar},
+		{Name: "b", Type: types.Boolean}, {Name: "ts", Type: types.Timestamp},
+	}
+	rows := [][]types.Value{
+		{types.Int(-7), types.Float(2.5), types.String("héllo"), types.Bool(true), types.Time(1764064800000000)},
+		{types.Int(0), types.Float(0), types.String(""), types.Bool(false), types.Time(0)},
+		{{}, {}, {}, {}, {}},
+		{types.Int(1 << 62), types.Int(3), types.Int(42), types.Bool(true), types.Time(-1)},
+	}
+	for _, row := range rows {
+		got := oneRow(cols, row, 5)
+		want := NewResult(cols, [][]types.Value{row}, 5)
+		if len(got.Records) != 1 || len(want.Records) != 1 {
+			t.Fatalf("%v: %d and %d records", row, len(got.Records), len(want.Records))
+		}
+		g, w := got.Records[0], want.Records[0]
+		if !g.Schema().Equal(w.Schema()) || g.NumRows() != 1 {
+			t.Fatalf("%v: schema %v rows %d, want %v", row, g.Schema(), g.NumRows(), w.Schema())
+		}
+		for i := range cols {
+			if !array.Equal(g.Column(i), w.Column(i)) {
+				t.Errorf("%v column %s: %v, want %v", row, cols[i].Name, g.Column(i), w.Column(i))
+			}
+			if g.Column(i).NullN() != w.Column(i).NullN() {
+				t.Errorf("%v column %s: %d nulls, want %d", row, cols[i].Name, g.Column(i).NullN(), w.Column(i).NullN())
+			}
+		}
+		if fmt.Sprint(got.Rows()) != fmt.Sprint(want.Rows()) {
+			t.Errorf("rows %v, want %v", got.Rows(), want.Rows())
+		}
+		got.Release()
+		want.Release()
 	}
 }

@@ -1,6 +1,10 @@
 package query
 
 import (
+	"encoding/binary"
+	"math"
+	"sync"
+
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -66,12 +70,94 @@ func (r *Result) Rows() [][]types.Value {
 // Schema returns the Arrow schema of the result.
 func (r *Result) Schema() *arrow.Schema { return schemaOf(r.Columns) }
 
+// schemaOf returns the Arrow schema of cols. Schemas are immutable and
+// the same few are asked for again and again (one per statement shape),
+// so they are kept, up to maxSchemas, by their columns' names and types.
 func schemaOf(cols []catalog.Column) *arrow.Schema {
+	var buf [256]byte
+	key := buf[:0]
+	for _, c := range cols {
+		key = append(key, byte(c.Type))
+		key = append(key, c.Name...)
+		key = append(key, 0)
+	}
+	schemas.RLock()
+	s := schemas.m[string(key)]
+	schemas.RUnlock()
+	if s != nil {
+		return s
+	}
 	fs := make([]arrow.Field, len(cols))
 	for i, c := range cols {
 		fs[i] = arrow.Field{Name: c.Name, Type: c.Type.Arrow(), Nullable: true}
 	}
-	return arrow.NewSchema(fs, nil)
+	s = arrow.NewSchema(fs, nil)
+	schemas.Lock()
+	if len(schemas.m) >= maxSchemas {
+		clear(schemas.m)
+	}
+	schemas.m[string(key)] = s
+	schemas.Unlock()
+	return s
+}
+
+const maxSchemas = 1024
+
+var schemas = struct {
+	sync.RWMutex
+	m map[string]*arrow.Schema
+}{m: map[string]*arrow.Schema{}}
+
+// oneRow returns the result of one row, its arrays built directly
+// rather than through builders (a point lookup's answer).
+func oneRow(cols []catalog.Column, row []types.Value, asOf int64) *Result {
+	arrs := make([]arrow.Array, len(cols))
+	for i, c := range cols {
+		arrs[i] = oneValue(c.Type, row[i])
+	}
+	rec := array.NewRecordBatch(schemaOf(cols), arrs, 1)
+	for _, a := range arrs {
+		a.Release()
+	}
+	return &Result{Columns: cols, Records: []arrow.RecordBatch{rec}, AsOf: asOf}
+}
+
+// oneValue returns an array of the one value v of type t.
+func oneValue(t types.Type, v types.Value) arrow.Array {
+	dt := t.Arrow()
+	if v.IsNull() {
+		return array.MakeArrayOfNull(memory.DefaultAllocator, dt, 1)
+	}
+	var bufs []*memory.Buffer
+	switch t {
+	case types.BigInt, types.Timestamp, types.Double:
+		b := make([]byte, 8)
+		switch t {
+		case types.BigInt:
+			binary.LittleEndian.PutUint64(b, uint64(castInt(v)))
+		case types.Timestamp:
+			binary.LittleEndian.PutUint64(b, uint64(v.I))
+		default:
+			binary.LittleEndian.PutUint64(b, math.Float64bits(v.AsFloat()))
+		}
+		bufs = []*memory.Buffer{nil, memory.NewBufferBytes(b)}
+	case types.Boolean:
+		b := []byte{0}
+		if v.I != 0 {
+			b[0] = 1
+		}
+		bufs = []*memory.Buffer{nil, memory.NewBufferBytes(b)}
+	default:
+		s := v.Text()
+		b := make([]byte, 8+len(s))
+		binary.LittleEndian.PutUint32(b[4:], uint32(len(s)))
+		copy(b[8:], s)
+		bufs = []*memory.Buffer{nil, memory.NewBufferBytes(b[:8]), memory.NewBufferBytes(b[8:])}
+	}
+	data := array.NewData(dt, 1, bufs, nil, 0, 0)
+	a := array.MakeFromData(data)
+	data.Release()
+	return a
 }
 
 // NewResult builds a result from rows (for SHOW, DESCRIBE, system tables).

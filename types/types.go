@@ -60,10 +60,13 @@ func (t Type) Arrow() arrow.DataType {
 	case Boolean:
 		return arrow.FixedWidthTypes.Boolean
 	case Timestamp:
-		return &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}
+		return timestampArrow
 	}
 	return arrow.Null
 }
+
+// timestampArrow is shared: Arrow types are immutable.
+var timestampArrow = &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}
 
 // ParseType maps a SQL type name (with aliases, any case, an optional length
 // such as VARCHAR(64)) to a Type.
