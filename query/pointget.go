@@ -296,7 +296,9 @@ func RunPointGet(ctx context.Context, env Env, pg *PointGet, opts Options) (*Res
 			out[j] = row[i]
 		}
 	}
-	return oneRow(cols, out, ts), nil
+	b := newResultBuilder(cols, 1)
+	b.add(out)
+	return b.finish(ts), nil
 }
 
 // pgValue converts a literal to a key column's type when that needs no

@@ -8,7 +8,9 @@ import (
 	"math/rand"
 	"testing"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"ttq/catalog"
 	"ttq/types"
@@ -100,41 +102,97 @@ func TestParsePointGetShapes(t *testing.T) {
 	}
 }
 
-// TestOneRowMatchesBuilder checks the arrays a point lookup builds
-// directly against the record builders' for every type, NULL included.
-func TestOneRowMatchesBuilder(t *testing.T) {
+// TestResultMatchesArrowBuilders checks the records the result builder
+// lays out itself against Arrow's record builders, for every type, NULLs
+// included, in records of one row and records of several.
+func TestResultMatchesArrowBuilders(t *testing.T) {
 	cols := []catalog.Column{
 		{Name: "i", Type: types.BigInt}, {Name: "f", Type: types.Double}, {Name: "s", Type: types.Varchar},
-		{Name: "b", Type: types.Boolean}, {Name: "ts", Type: types.Timestamp},
+		{Name: "b", Type: types.Boolean}, {Name: "ts", Type: types.Timestamp}, {Name: "n", Type: types.Null},
 	}
 	rows := [][]types.Value{
-		{types.Int(-7), types.Float(2.5), types.String("héllo"), types.Bool(true), types.Time(1764064800000000)},
-		{types.Int(0), types.Float(0), types.String(""), types.Bool(false), types.Time(0)},
-		{{}, {}, {}, {}, {}},
+		{types.Int(-7), types.Float(2.5), types.String("héllo"), types.Bool(true), types.Time(1764064800000000), types.String("x")},
+		{types.Int(0), types.Float(0), types.String(""), types.Bool(false), types.Time(0), {}},
+		{{}, {}, {}, {}, {}, {}},
 		{types.Int(1 << 62), types.Int(3), types.Int(42), types.Bool(true), types.Time(-1)},
 	}
-	for _, row := range rows {
-		got := oneRow(cols, row, 5)
-		want := NewResult(cols, [][]types.Value{row}, 5)
-		if len(got.Records) != 1 || len(want.Records) != 1 {
-			t.Fatalf("%v: %d and %d records", row, len(got.Records), len(want.Records))
-		}
-		g, w := got.Records[0], want.Records[0]
-		if !g.Schema().Equal(w.Schema()) || g.NumRows() != 1 {
-			t.Fatalf("%v: schema %v rows %d, want %v", row, g.Schema(), g.NumRows(), w.Schema())
-		}
-		for i := range cols {
-			if !array.Equal(g.Column(i), w.Column(i)) {
-				t.Errorf("%v column %s: %v, want %v", row, cols[i].Name, g.Column(i), w.Column(i))
-			}
-			if g.Column(i).NullN() != w.Column(i).NullN() {
-				t.Errorf("%v column %s: %d nulls, want %d", row, cols[i].Name, g.Column(i).NullN(), w.Column(i).NullN())
+	r := rand.New(rand.NewSource(3))
+	for i := 0; i < 40; i++ {
+		row := make([]types.Value, len(cols)+1)
+		for c := range row {
+			switch r.Intn(4) {
+			case 0:
+			case 1:
+				row[c] = types.Int(r.Int63n(1000) - 500)
+			case 2:
+				row[c] = types.String(fmt.Sprint(r.Intn(100000)))
+			default:
+				row[c] = types.Bool(r.Intn(2) == 0)
 			}
 		}
-		if fmt.Sprint(got.Rows()) != fmt.Sprint(want.Rows()) {
-			t.Errorf("rows %v, want %v", got.Rows(), want.Rows())
+		rows = append(rows, row)
+	}
+	for _, size := range []int{1, 3, 1024} {
+		b := newResultBuilder(cols, size)
+		for _, row := range rows {
+			b.add(row)
+		}
+		got := b.finish(5)
+		want := arrowBuilt(b.cols, rows, size)
+		if len(got.Records) != len(want) {
+			t.Fatalf("size %d: %d records, want %d", size, len(got.Records), len(want))
+		}
+		for k, w := range want {
+			g := got.Records[k]
+			if !g.Schema().Equal(w.Schema()) || g.NumRows() != w.NumRows() {
+				t.Fatalf("size %d record %d: schema %v rows %d, want %v rows %d", size, k, g.Schema(), g.NumRows(), w.Schema(), w.NumRows())
+			}
+			for c := range cols {
+				if !array.Equal(g.Column(c), w.Column(c)) || g.Column(c).NullN() != w.Column(c).NullN() {
+					t.Errorf("size %d record %d column %s: %v, want %v", size, k, cols[c].Name, g.Column(c), w.Column(c))
+				}
+			}
+			w.Release()
+		}
+		if got.NumRows() != int64(len(rows)) {
+			t.Errorf("size %d: %d rows, want %d", size, got.NumRows(), len(rows))
 		}
 		got.Release()
-		want.Release()
 	}
+}
+
+// arrowBuilt is the reference: rows put through Arrow's record builders.
+func arrowBuilt(cols []catalog.Column, rows [][]types.Value, size int) []arrow.RecordBatch {
+	rb := array.NewRecordBuilder(memory.DefaultAllocator, schemaOf(cols))
+	defer rb.Release()
+	var out []arrow.RecordBatch
+	for i, row := range rows {
+		for c, col := range cols {
+			var v types.Value
+			if c < len(row) {
+				v = row[c]
+			}
+			bld := rb.Field(c)
+			if v.IsNull() {
+				bld.AppendNull()
+				continue
+			}
+			switch col.Type {
+			case types.BigInt:
+				bld.(*array.Int64Builder).Append(castInt(v))
+			case types.Double:
+				bld.(*array.Float64Builder).Append(v.AsFloat())
+			case types.Boolean:
+				bld.(*array.BooleanBuilder).Append(v.I != 0)
+			case types.Timestamp:
+				bld.(*array.TimestampBuilder).Append(arrow.Timestamp(v.I))
+			default:
+				bld.(*array.StringBuilder).Append(v.Text())
+			}
+		}
+		if (i+1)%size == 0 || i == len(rows)-1 {
+			out = append(out, rb.NewRecordBatch())
+		}
+	}
+	return out
 }

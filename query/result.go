@@ -108,58 +108,6 @@ var schemas = struct {
 	m map[string]*arrow.Schema
 }{m: map[string]*arrow.Schema{}}
 
-// oneRow returns the result of one row, its arrays built directly
-// rather than through builders (a point lookup's answer).
-func oneRow(cols []catalog.Column, row []types.Value, asOf int64) *Result {
-	arrs := make([]arrow.Array, len(cols))
-	for i, c := range cols {
-		arrs[i] = oneValue(c.Type, row[i])
-	}
-	rec := array.NewRecordBatch(schemaOf(cols), arrs, 1)
-	for _, a := range arrs {
-		a.Release()
-	}
-	return &Result{Columns: cols, Records: []arrow.RecordBatch{rec}, AsOf: asOf}
-}
-
-// oneValue returns an array of the one value v of type t.
-func oneValue(t types.Type, v types.Value) arrow.Array {
-	dt := t.Arrow()
-	if v.IsNull() {
-		return array.MakeArrayOfNull(memory.DefaultAllocator, dt, 1)
-	}
-	var bufs []*memory.Buffer
-	switch t {
-	case types.BigInt, types.Timestamp, types.Double:
-		b := make([]byte, 8)
-		switch t {
-		case types.BigInt:
-			binary.LittleEndian.PutUint64(b, uint64(castInt(v)))
-		case types.Timestamp:
-			binary.LittleEndian.PutUint64(b, uint64(v.I))
-		default:
-			binary.LittleEndian.PutUint64(b, math.Float64bits(v.AsFloat()))
-		}
-		bufs = []*memory.Buffer{nil, memory.NewBufferBytes(b)}
-	case types.Boolean:
-		b := []byte{0}
-		if v.I != 0 {
-			b[0] = 1
-		}
-		bufs = []*memory.Buffer{nil, memory.NewBufferBytes(b)}
-	default:
-		s := v.Text()
-		b := make([]byte, 8+len(s))
-		binary.LittleEndian.PutUint32(b[4:], uint32(len(s)))
-		copy(b[8:], s)
-		bufs = []*memory.Buffer{nil, memory.NewBufferBytes(b[:8]), memory.NewBufferBytes(b[8:])}
-	}
-	data := array.NewData(dt, 1, bufs, nil, 0, 0)
-	a := array.MakeFromData(data)
-	data.Release()
-	return a
-}
-
 // NewResult builds a result from rows (for SHOW, DESCRIBE, system tables).
 func NewResult(cols []catalog.Column, rows [][]types.Value, asOf int64) *Result {
 	b := newResultBuilder(cols, 0)
@@ -169,11 +117,15 @@ func NewResult(cols []catalog.Column, rows [][]types.Value, asOf int64) *Result 
 	return b.finish(asOf)
 }
 
+// resultBuilder gathers rows and turns each batch of them into an Arrow
+// record, one column at a time: the values of a column are laid out in
+// their buffers directly, without Arrow's builders, whose set-up was most
+// of a point lookup's result cost.
 type resultBuilder struct {
 	cols  []catalog.Column
-	size  int
-	rb    *array.RecordBuilder
-	n     int
+	size  int           // rows a record holds
+	buf   []types.Value // the pending rows, row after row
+	n     int           // pending rows
 	rows  int64
 	recs  []arrow.RecordBatch
 	taken bool
@@ -190,17 +142,19 @@ func newResultBuilder(cols []catalog.Column, size int) *resultBuilder {
 		}
 		out[i] = c
 	}
-	return &resultBuilder{cols: out, size: size, rb: array.NewRecordBuilder(memory.DefaultAllocator, schemaOf(out))}
+	return &resultBuilder{cols: out, size: size}
 }
 
-// add appends a row; values beyond the columns (hidden sort keys) are ignored.
+// add appends a row; values beyond the columns (hidden sort keys) are
+// ignored, missing ones are NULL.
 func (b *resultBuilder) add(row []types.Value) {
-	for i, c := range b.cols {
-		var v types.Value
-		if i < len(row) {
-			v = row[i]
+	if len(row) >= len(b.cols) {
+		b.buf = append(b.buf, row[:len(b.cols)]...)
+	} else {
+		b.buf = append(b.buf, row...)
+		for range len(b.cols) - len(row) {
+			b.buf = append(b.buf, types.NullValue)
 		}
-		appendValue(b.rb.Field(i), c.Type, v)
 	}
 	b.n++
 	b.rows++
@@ -213,14 +167,21 @@ func (b *resultBuilder) flush() {
 	if b.n == 0 {
 		return
 	}
-	b.recs = append(b.recs, b.rb.NewRecordBatch())
-	b.n = 0
+	arrs := make([]arrow.Array, len(b.cols))
+	for i, c := range b.cols {
+		arrs[i] = columnOf(c.Type, b.buf, i, len(b.cols), b.n)
+	}
+	b.recs = append(b.recs, array.NewRecordBatch(schemaOf(b.cols), arrs, int64(b.n)))
+	for _, a := range arrs {
+		a.Release()
+	}
+	clear(b.buf) // drop the strings the values point to
+	b.buf, b.n = b.buf[:0], 0
 }
 
 func (b *resultBuilder) finish(asOf int64) *Result {
 	b.flush()
 	b.taken = true
-	b.rb.Release()
 	return &Result{Columns: b.cols, Records: b.recs, AsOf: asOf}
 }
 
@@ -230,29 +191,80 @@ func (b *resultBuilder) release() {
 		return
 	}
 	b.taken = true
-	b.rb.Release()
 	for _, r := range b.recs {
 		r.Release()
 	}
 }
 
-func appendValue(bld array.Builder, t types.Type, v types.Value) {
-	if v.IsNull() {
-		bld.AppendNull()
-		return
+// columnOf returns the Arrow array of column col of the n rows in buf,
+// each stride values long.
+func columnOf(t types.Type, buf []types.Value, col, stride, n int) arrow.Array {
+	nulls := 0
+	for r := 0; r < n; r++ {
+		if buf[r*stride+col].IsNull() {
+			nulls++
+		}
+	}
+	bufs := make([]*memory.Buffer, 2, 3)
+	if nulls > 0 {
+		valid := make([]byte, (n+7)/8)
+		for r := 0; r < n; r++ {
+			if !buf[r*stride+col].IsNull() {
+				valid[r/8] |= 1 << (r % 8)
+			}
+		}
+		bufs[0] = memory.NewBufferBytes(valid)
 	}
 	switch t {
-	case types.BigInt:
-		bld.(*array.Int64Builder).Append(castInt(v))
-	case types.Double:
-		bld.(*array.Float64Builder).Append(v.AsFloat())
+	case types.BigInt, types.Timestamp, types.Double:
+		b := make([]byte, 8*n)
+		for r := 0; r < n; r++ {
+			v := buf[r*stride+col]
+			if v.IsNull() {
+				continue
+			}
+			var x uint64
+			switch t {
+			case types.BigInt:
+				x = uint64(castInt(v))
+			case types.Timestamp:
+				x = uint64(v.I)
+			default:
+				x = math.Float64bits(v.AsFloat())
+			}
+			binary.LittleEndian.PutUint64(b[8*r:], x)
+		}
+		bufs[1] = memory.NewBufferBytes(b)
 	case types.Boolean:
-		bld.(*array.BooleanBuilder).Append(v.I != 0)
-	case types.Timestamp:
-		bld.(*array.TimestampBuilder).Append(arrow.Timestamp(v.I))
+		b := make([]byte, (n+7)/8)
+		for r := 0; r < n; r++ {
+			if v := buf[r*stride+col]; !v.IsNull() && v.I != 0 {
+				b[r/8] |= 1 << (r % 8)
+			}
+		}
+		bufs[1] = memory.NewBufferBytes(b)
 	default:
-		bld.(*array.StringBuilder).Append(v.Text())
+		size := 0
+		for r := 0; r < n; r++ {
+			if v := buf[r*stride+col]; !v.IsNull() {
+				size += len(v.Text())
+			}
+		}
+		b := make([]byte, 4*(n+1)+size)
+		offs, data := b[:4*(n+1)], b[4*(n+1):4*(n+1)]
+		for r := 0; r < n; r++ {
+			if v := buf[r*stride+col]; !v.IsNull() {
+				data = append(data, v.Text()...)
+			}
+			binary.LittleEndian.PutUint32(offs[4*(r+1):], uint32(len(data)))
+		}
+		bufs[1] = memory.NewBufferBytes(offs)
+		bufs = append(bufs, memory.NewBufferBytes(data))
 	}
+	d := array.NewData(t.Arrow(), n, bufs, nil, nulls, 0)
+	a := array.MakeFromData(d)
+	d.Release()
+	return a
 }
 
 func castInt(v types.Value) int64 {
