@@ -95,25 +95,66 @@ type envelope struct {
 	Key    map[string]json.RawMessage `json:"key"`
 }
 
+// rawEnvelope is an envelope's fields as JSON text, its data and key
+// members sorted by name (so the first bad column reported is the same
+// every time).
+type rawEnvelope struct {
+	source, table, op, ts []byte
+	data, key             []member
+	hasData, hasKey       bool // the object was there (possibly empty)
+}
+
+type member struct {
+	name string
+	raw  []byte
+}
+
 // Decode validates one envelope against the catalog. It does not judge
 // lateness: that needs the watermark state, which the writer owns.
 func Decode(line []byte, cat *catalog.Catalog) (Update, *RejectError) {
-	var env envelope
 	line = bytes.TrimSpace(line)
 	if !utf8.Valid(line) {
 		return Update{}, reject(ReasonInvalidJSON, "", "", "not valid UTF-8")
 	}
-	if err := json.Unmarshal(padded(line), &env); err != nil {
-		return Update{}, reject(ReasonInvalidJSON, "", "", "not a JSON object: %v", oneLine(err))
+	env, ok := scanEnvelope(line)
+	if !ok {
+		var err error
+		if env, err = unmarshalEnvelope(line); err != nil {
+			return Update{}, reject(ReasonInvalidJSON, "", "", "not a JSON object: %v", oneLine(err))
+		}
 	}
-	src, ok := jsonString(env.Source)
+	return env.validate(cat)
+}
+
+// unmarshalEnvelope decodes any JSON envelope with the JSON library.
+func unmarshalEnvelope(line []byte) (rawEnvelope, error) {
+	var e envelope
+	if err := json.Unmarshal(padded(line), &e); err != nil {
+		return rawEnvelope{}, err
+	}
+	return rawEnvelope{source: e.Source, table: e.Table, op: e.Op, ts: e.TS,
+		data: membersOf(e.Data), key: membersOf(e.Key), hasData: e.Data != nil, hasKey: e.Key != nil}, nil
+}
+
+func membersOf(m map[string]json.RawMessage) []member {
+	out := make([]member, 0, len(m))
+	for name, raw := range m {
+		out = append(out, member{name, raw})
+	}
+	sortMembers(out)
+	return out
+}
+
+// validate checks an envelope against the catalog and types its values.
+func (env *rawEnvelope) validate(cat *catalog.Catalog) (Update, *RejectError) {
+	src, ok := jsonString(env.source)
 	if !ok {
 		return Update{}, reject(ReasonUnknownSource, "", "", "missing or non-string \"source\"")
 	}
 	src = catalog.Normalize(src)
-	tableName, _ := jsonString(env.Table)
+	tableName, _ := jsonString(env.table)
 	tableName = catalog.Normalize(tableName)
-	opName, ok := jsonString(env.Op)
+	opName, ok := jsonString(env.op)
 	if !ok {
 		return Update{}, reject(ReasonBadOp, src, tableName, "missing or non-string \"op\" (use upsert, delete or watermark)")
 	}
@@ -128,7 +169,7 @@ func Decode(line []byte, cat *catalog.Catalog) (Update, *RejectError) {
 	default:
 		return Update{}, reject(ReasonBadOp, src, tableName, "unknown op %q (use upsert, delete or watermark)", opName)
 	}
-	ts, err := decodeTime(env.TS)
+	ts, err := decodeTime(env.ts)
 	if err != nil {
 		return Update{}, reject(ReasonBadTS, src, tableName, "\"ts\": %v", err)
 	}
@@ -151,11 +192,12 @@ func Decode(line []byte, cat *catalog.Catalog) (Update, *RejectError) {
 	}
 	u.Table = t
 	if op == OpUpsert {
-		if env.Data == nil {
+		if !env.hasData {
 			return Update{}, reject(ReasonMissingKey, src, t.Name, "upsert without a \"data\" object")
 		}
 		row := make([]types.Value, len(t.Columns))
-		for name, raw := range env.Data {
+		for _, m := range env.data {
+			name, raw := m.name, m.raw
 			i := t.ColumnIndex(name)
 			if i < 0 {
 				return Update{}, reject(ReasonUnknownColumn, src, t.Name, "unknown column %q in table %q", name, t.Name)
@@ -174,11 +216,12 @@ func Decode(line []byte, cat *catalog.Catalog) (Update, *RejectError) {
 		u.Row = row
 		return u, nil
 	}
-	if env.Key == nil {
+	if !env.hasKey {
 		return Update{}, reject(ReasonMissingKey, src, t.Name, "delete without a \"key\" object")
 	}
 	key := make([]types.Value, len(t.PK))
-	for name, raw := range env.Key {
+	for _, m := range env.key {
+		name, raw := m.name, m.raw
 		i := t.ColumnIndex(name)
 		if i < 0 {
 			return Update{}, reject(ReasonUnknownColumn, src, t.Name, "unknown column %q in table %q", name, t.Name)
