@@ -14,7 +14,8 @@ func TestSmoke(t *testing.T) {
 		W:      Workload{Products: 200, Listings: 600, Updates: 4000, Seconds: 600, Seed: 7},
 		Points: 40,
 		Scans:  3,
-		Dir:    t.TempDir(),
+		Epochs: 3, EpochRows: 50,
+		Dir: t.TempDir(),
 	}
 	rep, err := Run(context.Background(), cfg)
 	if err != nil {
@@ -34,6 +35,9 @@ func TestSmoke(t *testing.T) {
 		if rep.Ingest[s] <= 0 {
 			t.Errorf("%s: no ingest rate", s)
 		}
+	}
+	if e := rep.Epochs; e == nil || len(e.Closes) != 3 || e.Rows == 0 || !strings.Contains(rep.Markdown("x"), "epoch close") {
+		t.Errorf("epochs not measured or not reported: %+v", e)
 	}
 	if rep.Gen.Deletes == 0 {
 		t.Error("the workload has no deletes")

@@ -24,6 +24,8 @@ func main() {
 	flag.Int64Var(&cfg.W.Seed, "seed", cfg.W.Seed, "generator seed")
 	flag.IntVar(&cfg.Points, "points", cfg.Points, "random (key, T) pairs for Q1, Q2 and Q4")
 	flag.IntVar(&cfg.Scans, "scans", cfg.Scans, "random T for Q3")
+	flag.IntVar(&cfg.Epochs, "epochs", cfg.Epochs, "timed epoch closes of a view over the data (0: skip)")
+	flag.IntVar(&cfg.EpochRows, "epoch-rows", cfg.EpochRows, "base rows changed in each epoch")
 	flag.StringVar(&cfg.Dir, "dir", "", "work directory (default: a new temporary one, removed after)")
 	flag.StringVar(&cfg.Out, "out", "", "also write the table as markdown to this file")
 	flag.StringVar(&cfg.Profile, "cpuprofile", "", "write a CPU profile of ttq embedded's timed loop of the -profile query to this file")
@@ -55,6 +57,7 @@ func defaultConfig() Config {
 		W:      Workload{Products: 100_000, Listings: 300_000, Updates: 2_000_000, Seconds: 3600, Seed: 1},
 		Points: 1000,
 		Scans:  20,
+		Epochs: 10, EpochRows: 10_000,
 	}
 }
 

@@ -61,6 +61,14 @@ func (r *Report) Markdown(command string) string {
 	for _, s := range r.Systems {
 		fmt.Fprintf(&b, " %.0f MiB |", float64(r.RSS[s])/(1<<20))
 	}
+	if e := r.Epochs; e != nil {
+		fmt.Fprintf(&b, "\n| epoch close, view listings JOIN prices (%d view rows), %d changed base rows | %s / %s |", e.Rows, e.Changed, dur(pct(e.Closes, 0.5)), dur(pct(e.Closes, 0.99)))
+		for range r.Systems[1:] {
+			b.WriteString(" — |")
+		}
+		fmt.Fprintf(&b, "\n\nview: computed whole by CREATE VIEW in %s; the first epoch after it (building its join indexes) %s; %d epochs timed after %d untimed",
+			dur(e.Full), dur(e.First), len(e.Closes), 2)
+	}
 	fmt.Fprintf(&b, "\n\npeak RSS of the whole process: %.0f MiB (all four systems open at once during queries)\n", float64(r.PeakRSS)/(1<<20))
 	return b.String()
 }

@@ -23,12 +23,14 @@ import (
 
 // Config is one benchmark run.
 type Config struct {
-	W      Workload
-	Points int // (key, T) pairs for Q1, Q2, Q4
-	Scans  int // T for Q3
-	Dir    string
-	Out    string
-	Log    io.Writer // progress; nil: none
+	W         Workload
+	Points    int // (key, T) pairs for Q1, Q2, Q4
+	Scans     int // T for Q3
+	Epochs    int // timed epoch closes of the view (0: none)
+	EpochRows int // base rows changed in each
+	Dir       string
+	Out       string
+	Log       io.Writer // progress; nil: none
 	// Profile, when set, writes a CPU profile of ttq embedded's timed
 	// loop of query ProfQuery to this file (the loop is repeated for at
 	// least two seconds).
@@ -51,6 +53,7 @@ type Report struct {
 	// PeakRSS is the process's peak over the whole run.
 	PeakRSS int64
 	Checked map[string]int // answers compared per query
+	Epochs  *EpochReport   // nil when not measured
 }
 
 var queries = []string{"Q1", "Q2", "Q3", "Q4"}
@@ -319,6 +322,16 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			rep.Lat[q][s.Name()] = ls
 			cfg.logf("%s %s: median %v p99 %v", q, s.Name(), pct(ls, 0.5), pct(ls, 0.99))
 		}
+	}
+	// 4. Epoch close of a view over this data (ttq only).
+	if cfg.Epochs > 0 {
+		er, err := measureEpochs(ctx, e, cfg, g, cfg.EpochRows, 2, cfg.Epochs)
+		if err != nil {
+			return nil, fmt.Errorf("epochs: %w", err)
+		}
+		rep.Epochs = er
+		cfg.logf("view: full %v, first epoch %v, %d epochs of %d changed rows: median %v p99 %v (%d view rows)",
+			er.Full, er.First, len(er.Closes), er.Changed, pct(er.Closes, 0.5), pct(er.Closes, 0.99), er.Rows)
 	}
 	rep.PeakRSS = max(rep.PeakRSS, peakRSS())
 	return rep, nil
