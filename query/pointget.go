@@ -1,14 +1,19 @@
 package query
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/xwb1989/sqlparser"
 
 	"ttq/catalog"
+	"ttq/mvcc"
+	"ttq/timeline"
 	"ttq/types"
 )
 
@@ -22,6 +27,11 @@ var ErrNotPointGet = errors.New("query: not a plain primary-key lookup")
 //
 //	SELECT cols | * FROM table [alias] [AS OF t] WHERE key = literal [AND ...]
 //
+// and the history of one row,
+//
+//	SELECT cols FROM table FOR SYSTEM_TIME BETWEEN t1 AND t2 WHERE key = literal [AND ...]
+//	    [ORDER BY _valid_from [ASC]]
+//
 // recognised from its tokens without the SQL parser, whose per-statement
 // cost (tens of microseconds and allocations) would dominate a lookup that
 // is one Badger read. Like a point-get fast plan in other SQL engines, it
@@ -29,6 +39,8 @@ var ErrNotPointGet = errors.New("query: not a plain primary-key lookup")
 // goes to the general path.
 type PointGet struct {
 	asOf  *TimeSpec
+	hist  *TimeSpec // FOR SYSTEM_TIME BETWEEN: the row's versions
+	order bool      // ORDER BY _valid_from
 	table string
 	alias string
 	items []pgItem
@@ -88,7 +100,13 @@ func parsePointGet(sql string, toks []token) (pg *PointGet, ok bool) {
 	if !p.take(sqlparser.FROM) || !p.ident(&pg.table) {
 		return nil, false
 	}
-	if p.at(sqlparser.AS) && !p.peekWord(1, "of") {
+	if p.at(sqlparser.FOR) && p.peekWord(1, "system_time") {
+		spec, last, err := timeClause(sql, toks, p.i+2, true)
+		if err != nil || spec.Kind != TimeBetween {
+			return nil, false
+		}
+		pg.hist, p.i = spec, last+1
+	} else if p.at(sqlparser.AS) && !p.peekWord(1, "of") {
 		p.i++
 		if !p.ident(&pg.alias) {
 			return nil, false
@@ -96,7 +114,7 @@ func parsePointGet(sql string, toks []token) (pg *PointGet, ok bool) {
 	} else if p.peekIdent() {
 		p.ident(&pg.alias)
 	}
-	if p.at(sqlparser.AS) && p.peekWord(1, "of") {
+	if pg.hist == nil && p.at(sqlparser.AS) && p.peekWord(1, "of") {
 		p.i += 2
 		if p.peekWord(0, "system") && p.peekWord(1, "time") {
 			p.i += 2
@@ -135,6 +153,14 @@ func parsePointGet(sql string, toks []token) (pg *PointGet, ok bool) {
 		if !p.take(sqlparser.AND) {
 			break
 		}
+	}
+	if pg.hist != nil && p.take(sqlparser.ORDER) {
+		var col string
+		if !p.take(sqlparser.BY) || !p.ident(&col) || !strings.EqualFold(col, "_valid_from") {
+			return nil, false
+		}
+		p.take(sqlparser.ASC)
+		pg.order = true
 	}
 	return pg, p.i == len(toks)
 }
@@ -209,7 +235,7 @@ func RunPointGet(ctx context.Context, env Env, pg *PointGet, opts Options) (*Res
 		}
 		return strings.EqualFold(q, t.Name)
 	}
-	// The projection: column indexes, -1 for _ts.
+	// The projection: column indexes, or one of the pseudo-columns.
 	var cols []catalog.Column
 	var idx []int
 	for _, it := range pg.items {
@@ -217,7 +243,7 @@ func RunPointGet(ctx context.Context, env Env, pg *PointGet, opts Options) (*Res
 			return nil, ErrNotPointGet
 		}
 		if it.star {
-			if it.qual != "" {
+			if it.qual != "" || pg.hist != nil {
 				return nil, ErrNotPointGet
 			}
 			for i, c := range t.Columns {
@@ -225,8 +251,8 @@ func RunPointGet(ctx context.Context, env Env, pg *PointGet, opts Options) (*Res
 			}
 			continue
 		}
-		if strings.EqualFold(it.name, "_ts") {
-			cols, idx = append(cols, catalog.Column{Name: it.name, Type: types.Timestamp}), append(idx, -1)
+		if pc := pseudoColumn(it.name, pg.hist != nil); pc != 0 {
+			cols, idx = append(cols, catalog.Column{Name: it.name, Type: types.Timestamp}), append(idx, pc)
 			continue
 		}
 		i := t.ColumnIndex(it.name)
@@ -262,6 +288,9 @@ func RunPointGet(ctx context.Context, env Env, pg *PointGet, opts Options) (*Res
 			return nil, ErrNotPointGet
 		}
 	}
+	if pg.hist != nil {
+		return runPointHistory(ctx, env, pg, t, key, cols, idx, opts)
+	}
 	// The time, checked as the planner checks it.
 	ts := env.Watermark()
 	if pg.asOf != nil {
@@ -270,7 +299,7 @@ func RunPointGet(ctx context.Context, env Env, pg *PointGet, opts Options) (*Res
 			return nil, ErrNotPointGet
 		}
 	}
-	if env.CheckReadable(ts) != nil {
+	if ts == timeline.None || env.CheckReadable(ts) != nil {
 		return nil, ErrNotPointGet
 	}
 	if tc, ok := env.(TableChecker); ok && tc.CheckTable(t, ts) != nil {
@@ -291,7 +320,7 @@ func RunPointGet(ctx context.Context, env Env, pg *PointGet, opts Options) (*Res
 	out := make([]types.Value, len(idx))
 	for j, i := range idx {
 		if i < 0 {
-			out[j] = types.Time(rts)
+			out[j] = types.Time(rts) // _ts
 		} else {
 			out[j] = row[i]
 		}
@@ -330,4 +359,90 @@ func pgValue(c pgCond, typ types.Type) (types.Value, bool) {
 		return types.Float(f), true
 	}
 	return types.Value{}, false
+}
+
+// The pseudo-columns a point lookup reads, as negative column indexes.
+const (
+	pcTS        = -1
+	pcValidFrom = -2
+	pcValidTo   = -3
+)
+
+// pseudoColumn returns the pseudo-column name is, or 0; _valid_from and
+// _valid_to only in a history.
+func pseudoColumn(name string, hist bool) int {
+	switch {
+	case strings.EqualFold(name, "_ts"):
+		return pcTS
+	case hist && strings.EqualFold(name, "_valid_from"):
+		return pcValidFrom
+	case hist && strings.EqualFold(name, "_valid_to"):
+		return pcValidTo
+	}
+	return 0
+}
+
+// runPointHistory answers the versions of one row in [from, to] with one
+// history read, as the general path's history scan of the key does.
+func runPointHistory(ctx context.Context, env Env, pg *PointGet, t *catalog.Table, key []types.Value, cols []catalog.Column, idx []int, opts Options) (*Result, error) {
+	g := env.Watermark()
+	pl := &planner{env: env, g: g, readable: map[int64]error{}}
+	from, err := pl.resolve(pg.hist.From)
+	if err != nil {
+		return nil, ErrNotPointGet
+	}
+	to, err := pl.resolve(pg.hist.To)
+	if err != nil || from > to || pl.check(to) != nil || pl.check(from) != nil {
+		return nil, ErrNotPointGet
+	}
+	if tc, ok := env.(TableChecker); ok && tc.CheckTable(t, from) != nil {
+		return nil, ErrNotPointGet
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	type version struct {
+		from int64
+		row  []types.Value
+	}
+	var vs []version
+	err = env.History(t, key, from, to, func(v mvcc.RowVersion) error {
+		out := make([]types.Value, len(idx))
+		for j, i := range idx {
+			switch i {
+			case pcTS, pcValidFrom:
+				out[j] = types.Time(v.ValidFrom)
+			case pcValidTo:
+				if v.ValidTo != timeline.None {
+					out[j] = types.Time(v.ValidTo)
+				}
+			default:
+				out[j] = v.Row[i]
+			}
+		}
+		vs = append(vs, version{v.ValidFrom, out})
+		if len(vs)%4096 == 0 {
+			return ctx.Err()
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if n := int64(len(vs)); (opts.MaxRows > 0 && n > opts.MaxRows) || (opts.MaxHeldRows > 0 && n > opts.MaxHeldRows) {
+		return nil, ErrNotPointGet // the general path reports the limit
+	}
+	if pg.order {
+		// One row's versions: no two start at the same instant.
+		slices.SortFunc(vs, func(a, b version) int { return cmp.Compare(a.from, b.from) })
+	}
+	b := newResultBuilder(cols, opts.BatchSize)
+	defer b.release()
+	for _, v := range vs {
+		b.add(v.row)
+	}
+	res := b.finish(g)
+	name := catalog.Normalize(pg.table)
+	res.Note = fmt.Sprintf("%s history [%s, %s]", name, timeline.Format(from), timeline.Format(to))
+	return res, nil
 }

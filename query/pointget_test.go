@@ -37,11 +37,25 @@ func TestPointGetMatchesGeneralPath(t *testing.T) {
 	ctx := context.Background()
 	r := rand.New(rand.NewSource(7))
 	pick := func(xs ...string) string { return xs[r.Intn(len(xs))] }
-	fast, declined := 0, 0
-	for i := 0; i < 3000; i++ {
+	fast, declined, hist := 0, 0, 0
+	for i := 0; i < 5000; i++ {
 		var sql string
 		asOf := pick("", " AS OF '"+fmt.Sprint(sec(int64(r.Intn(45))))+"'", " AS OF "+fmt.Sprint(sec(int64(r.Intn(45)))), " AS OF SYSTEM TIME '-25s'", " AS OF 'junk'")
-		switch r.Intn(3) {
+		switch r.Intn(6) {
+		case 3, 4, 5: // histories
+			a, b := sec(int64(r.Intn(25))), sec(int64(15+r.Intn(30))) // mostly a <= b
+			t1, t2 := pick("'"+fmt.Sprint(a)+"'", fmt.Sprint(a), fmt.Sprint(a), fmt.Sprint(b), "'-25s'", "'junk'"),
+				pick("'"+fmt.Sprint(b)+"'", fmt.Sprint(b), fmt.Sprint(b), fmt.Sprint(a), "'-1s'", "'2027-01-01T00:00:00Z'")
+			clause := pick(" FOR SYSTEM_TIME BETWEEN "+t1+" AND "+t2, " FOR SYSTEM_TIME FROM "+t1+" TO "+t2, " FOR SYSTEM_TIME ALL", " FOR SYSTEM_TIME AS OF "+t1)
+			order := pick("", "", " ORDER BY _valid_from", " ORDER BY _VALID_FROM ASC", " ORDER BY _valid_from DESC", " ORDER BY price", " LIMIT 1")
+			if r.Intn(2) == 0 {
+				items := pick("price", "price, _valid_from, _valid_to", "_VALID_TO, currency, _ts", "*", "_ts, price, product_id", "prices.price, _valid_from", "nope")
+				key := pick("'P1'", "'P2'", "'P3'", "'P9'", "1")
+				sql = "SELECT " + items + " FROM prices" + clause + pick("", " p") + " WHERE " + pick("product_id = "+key, key+" = product_id", "product_id = "+key+" AND price = 1") + order
+			} else {
+				items := pick("qty, _valid_from, _valid_to", "warehouse, qty", "_valid_from")
+				sql = "SELECT " + items + " FROM stock" + clause + " WHERE " + pick("product_id = 'P1' AND warehouse = 'W1'", "warehouse = 'W2' AND product_id = 'P1'", "product_id = 'P1'") + order
+			}
 		case 0:
 			alias := pick("", " p", " AS p", " P")
 			qual := ""
@@ -75,9 +89,15 @@ func TestPointGetMatchesGeneralPath(t *testing.T) {
 			continue
 		}
 		fast++
+		if pg.hist != nil {
+			hist++
+		}
 		if got := render(res, err); got != slow {
 			t.Fatalf("%s\nfast:    %q\ngeneral: %q", sql, got, slow)
 		}
+	}
+	if hist < 200 {
+		t.Fatalf("fast path answered %d histories: the test does not exercise them", hist)
 	}
 	if fast < 500 || declined < 500 {
 		t.Fatalf("fast path answered %d, declined %d: the test does not exercise both", fast, declined)
@@ -120,7 +140,7 @@ func TestResultMatchesArrowBuilders(t *testing.T) {
 	for i := 0; i < 40; i++ {
 		row := make([]types.Value, len(cols)+1)
 		for c := range row {
-			switch r.Intn(4) {
+			switch r.Intn(6) {
 			case 0:
 			case 1:
 				row[c] = types.Int(r.Int63n(1000) - 500)
@@ -195,4 +215,30 @@ func arrowBuilt(cols []catalog.Column, rows [][]types.Value, size int) []arrow.R
 		}
 	}
 	return out
+}
+
+// TestPointHistoryLimits: a history longer than the statement's row
+// limits goes to the general path, which reports the limit.
+func TestPointHistoryLimits(t *testing.T) {
+	e := newTestEnv(t)
+	sql := fmt.Sprintf("SELECT price FROM prices FOR SYSTEM_TIME BETWEEN %d AND %d WHERE product_id = 'P1' ORDER BY _valid_from", sec(3), sec(40))
+	pg, ok := ParsePointGet(sql)
+	if !ok {
+		t.Fatal("not recognised")
+	}
+	res, err := RunPointGet(context.Background(), e, pg, Options{})
+	if err != nil || res.NumRows() != 2 {
+		t.Fatalf("unlimited: %v rows, %v; want the two versions", res.NumRows(), err)
+	}
+	res.Release()
+	for _, o := range []Options{{MaxRows: 1}, {MaxHeldRows: 1}} {
+		if _, err := RunPointGet(context.Background(), e, pg, o); !errors.Is(err, ErrNotPointGet) {
+			t.Errorf("%+v: %v, want ErrNotPointGet", o, err)
+		}
+	}
+	if res, err := RunPointGet(context.Background(), e, pg, Options{MaxRows: 2, MaxHeldRows: 2}); err != nil {
+		t.Errorf("at the limits: %v", err)
+	} else {
+		res.Release()
+	}
 }
