@@ -458,6 +458,12 @@ func (m *Maintainer) restrict(sn *mvcc.Snapshot, roots *rowSet, vs map[uint32]*v
 	sets := make([]*rowSet, len(d.Rels))
 	root := d.Rels[0].Table
 	sets[0] = newRowSet(root)
+	// The epoch's changed roots are known at B already: read from the
+	// change log or the store by readVersions (absent: deleted).
+	changed := vs[root.ID]
+	if changed != nil && (changed.keyOnly || changed.b != ts) {
+		changed = nil
+	}
 	parts, err := parallel(len(roots.rows), func(lo, hi int, out *[]found) error {
 		s := m.Store.At(ts)
 		defer s.Close()
@@ -465,6 +471,14 @@ func (m *Maintainer) restrict(sn *mvcc.Snapshot, roots *rowSet, vs map[uint32]*v
 			if r.at && ts == m.inc.built {
 				*out = append(*out, found{row: r.val, ts: r.ts, enc: r.enc})
 				continue
+			}
+			if changed != nil {
+				if _, ok := changed.keys[r.enc]; ok {
+					if row, ok := changed.new[r.enc]; ok {
+						*out = append(*out, found{row: row, ts: changed.newTS[r.enc], enc: r.enc})
+					}
+					continue
+				}
 			}
 			row, ts, ok, err := s.Get(root, r.key, nil)
 			if err != nil {
