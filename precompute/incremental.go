@@ -224,9 +224,6 @@ func (m *Maintainer) relOf(id uint32) int {
 
 func (m *Maintainer) readVersions(prev int64, ep *Epoch) (map[uint32]*versions, error) {
 	out := map[uint32]*versions{}
-	so, sb := m.Store.At(prev), m.Store.At(ep.B)
-	defer so.Close()
-	defer sb.Close()
 	for id, ks := range ep.Keys {
 		vs := &versions{keys: ks.keys, at: ks.at, b: ep.B}
 		out[id] = vs
@@ -235,20 +232,49 @@ func (m *Maintainer) readVersions(prev int64, ep *Epoch) (map[uint32]*versions, 
 			continue
 		}
 		vs.old, vs.new, vs.newTS = map[string][]types.Value{}, map[string][]types.Value{}, map[string]int64{}
-		for enc, key := range ks.keys {
-			if r, _, ok, err := so.Get(ks.t, key, nil); err != nil {
-				return nil, err
-			} else if ok {
-				vs.old[enc] = r
-			}
-			if l := ks.at[enc]; l.ok {
-				if l.row != nil {
-					vs.new[enc], vs.newTS[enc] = l.row, l.ts
+		// The reads are independent point lookups: split among the cores,
+		// each part in key order.
+		encs := make([]string, 0, len(ks.keys))
+		for enc := range ks.keys {
+			encs = append(encs, enc)
+		}
+		sort.Strings(encs)
+		type read struct {
+			enc            string
+			old, new       []types.Value
+			newTS          int64
+			hasOld, hasNew bool
+		}
+		parts, err := parallel(len(encs), func(lo, hi int, out *[]read) error {
+			so, sb := m.Store.At(prev), m.Store.At(ep.B)
+			defer so.Close()
+			defer sb.Close()
+			for _, enc := range encs[lo:hi] {
+				key, rd := ks.keys[enc], read{enc: enc}
+				var err error
+				if rd.old, _, rd.hasOld, err = so.Get(ks.t, key, nil); err != nil {
+					return err
 				}
-			} else if r, ts, ok, err := sb.Get(ks.t, key, nil); err != nil {
-				return nil, err
-			} else if ok {
-				vs.new[enc], vs.newTS[enc] = r, ts
+				if l := ks.at[enc]; l.ok {
+					rd.new, rd.newTS, rd.hasNew = l.row, l.ts, l.row != nil
+				} else if rd.new, rd.newTS, rd.hasNew, err = sb.Get(ks.t, key, nil); err != nil {
+					return err
+				}
+				*out = append(*out, rd)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range parts {
+			for _, rd := range p {
+				if rd.hasOld {
+					vs.old[rd.enc] = rd.old
+				}
+				if rd.hasNew {
+					vs.new[rd.enc], vs.newTS[rd.enc] = rd.new, rd.newTS
+				}
 			}
 		}
 	}
