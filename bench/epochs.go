@@ -7,6 +7,7 @@ import (
 	"math/rand"
 	"sort"
 	"strconv"
+	"syscall"
 	"time"
 
 	"ttq/engine"
@@ -23,6 +24,7 @@ type EpochReport struct {
 	Full    time.Duration   // CREATE VIEW: the view computed from the tables
 	First   time.Duration   // the first epoch after it (builds the join indexes)
 	Closes  []time.Duration // the timed epochs, sorted
+	CPU     time.Duration   // process CPU (user + system) per timed epoch
 	Rows    int64           // view rows at the last boundary
 }
 
@@ -41,6 +43,7 @@ func measureEpochs(ctx context.Context, e *engine.Engine, cfg Config, g GenStats
 	rng := rand.New(rand.NewSource(cfg.W.Seed + 2000))
 	ts := g.End
 	var buf bytes.Buffer
+	var stop func() // the CPU profile of the timed epochs (-profile Epochs)
 	for i := 0; i < warm+n+1; i++ {
 		// changed rows in the next second: 60% prices, 40% listings
 		buf.Reset()
@@ -55,6 +58,12 @@ func measureEpochs(ctx context.Context, e *engine.Engine, cfg Config, g GenStats
 					ts, listingID(l), productID(rng.Intn(cfg.W.Products)), category(rng.Intn(categories)), rng.Intn(4) > 0, l, i)
 			}
 		}
+		if cfg.Profile != "" && cfg.ProfQuery == "Epochs" && i == warm+1 {
+			var err error
+			if stop, err = startProfile(cfg.Profile); err != nil {
+				return nil, err
+			}
+		}
 		end := g.End + int64(i+1)*second
 		fmt.Fprintf(&buf, `{"source":"pricing","op":"watermark","ts":%d}`+"\n", end)
 		ts = end
@@ -63,16 +72,20 @@ func measureEpochs(ctx context.Context, e *engine.Engine, cfg Config, g GenStats
 		}
 		buf.Reset()
 		fmt.Fprintf(&buf, `{"source":"search","op":"watermark","ts":%d}`+"\n", end)
-		t := time.Now()
+		t, cpu0 := time.Now(), cpuTime()
 		if _, err := e.Load(ctx, &buf, "epochs"); err != nil {
 			return nil, err
 		}
-		d := time.Since(t)
+		d, cpu := time.Since(t), cpuTime()-cpu0
+		if stop != nil && i == warm+n {
+			stop()
+		}
 		switch {
 		case i == 0:
 			rep.First = d
 		case i > warm:
 			rep.Closes = append(rep.Closes, d)
+			rep.CPU += cpu / time.Duration(n)
 		}
 	}
 	sort.Slice(rep.Closes, func(i, j int) bool { return rep.Closes[i] < rep.Closes[j] })
@@ -105,4 +118,13 @@ func measureEpochs(ctx context.Context, e *engine.Engine, cfg Config, g GenStats
 	rep.Rows = r.Rows()[0][0].I
 	r.Release()
 	return rep, nil
+}
+
+// cpuTime is the CPU time (user and system) the process used so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -29,7 +29,7 @@ func main() {
 	flag.StringVar(&cfg.Dir, "dir", "", "work directory (default: a new temporary one, removed after)")
 	flag.StringVar(&cfg.Out, "out", "", "also write the table as markdown to this file")
 	flag.StringVar(&cfg.Profile, "cpuprofile", "", "write a CPU profile of ttq embedded's timed loop of the -profile query to this file")
-	flag.StringVar(&cfg.ProfQuery, "profile", "Q2", "the query -cpuprofile profiles (Q1..Q4)")
+	flag.StringVar(&cfg.ProfQuery, "profile", "Q2", "what -cpuprofile profiles: a query's timed loop (Q1..Q4), ttq embedded's Load, or the view's timed epochs (Epochs)")
 	flag.Parse()
 	if *scale != 1 {
 		cfg.W.Products = max(10, int(float64(cfg.W.Products)**scale))

@@ -66,8 +66,8 @@ func (r *Report) Markdown(command string) string {
 		for range r.Systems[1:] {
 			b.WriteString(" — |")
 		}
-		fmt.Fprintf(&b, "\n\nview: computed whole by CREATE VIEW in %s; the first epoch after it (building its join indexes) %s; %d epochs timed after %d untimed",
-			dur(e.Full), dur(e.First), len(e.Closes), 2)
+		fmt.Fprintf(&b, "\n\nview: computed whole by CREATE VIEW in %s; the first epoch after it (building its join indexes) %s; %d epochs timed after %d untimed, %s of process CPU each on average",
+			dur(e.Full), dur(e.First), len(e.Closes), 2, dur(e.CPU))
 	}
 	fmt.Fprintf(&b, "\n\npeak RSS of the whole process: %.0f MiB (all four systems open at once during queries)\n", float64(r.PeakRSS)/(1<<20))
 	return b.String()

@@ -121,6 +121,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			return err
 		}
 		defer in.Close()
+		if cfg.Profile != "" && cfg.ProfQuery == "Load" {
+			stop, err := startProfile(cfg.Profile)
+			if err != nil {
+				return err
+			}
+			defer stop()
+		}
 		t0 := time.Now()
 		c, err := e.Load(ctx, in, "workload.ndjson")
 		el := time.Since(t0)
@@ -330,8 +337,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			return nil, fmt.Errorf("epochs: %w", err)
 		}
 		rep.Epochs = er
-		cfg.logf("view: full %v, first epoch %v, %d epochs of %d changed rows: median %v p99 %v (%d view rows)",
-			er.Full, er.First, len(er.Closes), er.Changed, pct(er.Closes, 0.5), pct(er.Closes, 0.99), er.Rows)
+		cfg.logf("view: full %v, first epoch %v, %d epochs of %d changed rows: median %v p99 %v, CPU %v each (%d view rows)",
+			er.Full, er.First, len(er.Closes), er.Changed, pct(er.Closes, 0.5), pct(er.Closes, 0.99), er.CPU, er.Rows)
 	}
 	rep.PeakRSS = max(rep.PeakRSS, peakRSS())
 	return rep, nil
@@ -340,21 +347,30 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 // profileLoop writes a CPU profile of fn, called again and again for at
 // least two seconds, to file.
 func profileLoop(file string, fn func() error) error {
-	f, err := os.Create(file)
+	stop, err := startProfile(file)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	if err := pprof.StartCPUProfile(f); err != nil {
-		return err
-	}
-	defer pprof.StopCPUProfile()
+	defer stop()
 	for start := time.Now(); time.Since(start) < 2*time.Second; {
 		if err := fn(); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// startProfile starts a CPU profile into file; stop ends it.
+func startProfile(file string) (stop func(), err error) {
+	f, err := os.Create(file)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 // httpIngest posts the file to a server on a fresh store in chunks of
