@@ -27,6 +27,12 @@ var ErrNotPointGet = errors.New("query: not a plain primary-key lookup")
 //
 //	SELECT cols | * FROM table [alias] [AS OF t] WHERE key = literal [AND ...]
 //
+// the same row joined with the row of a second table whose whole key one of
+// its columns holds,
+//
+//	SELECT a.col, b.col FROM table a [INNER] JOIN other b ON a.col = b.key [AS OF t]
+//	    WHERE a.key = literal [AND ...]
+//
 // and the history of one row,
 //
 //	SELECT cols FROM table FOR SYSTEM_TIME BETWEEN t1 AND t2 WHERE key = literal [AND ...]
@@ -43,8 +49,15 @@ type PointGet struct {
 	order bool      // ORDER BY _valid_from
 	table string
 	alias string
+	join  *pgJoin
 	items []pgItem
 	conds []pgCond
+}
+
+// pgJoin is the second table of a point lookup and its ON condition.
+type pgJoin struct {
+	table, alias string
+	on           [2]pgItem // qualified columns: the two sides of ON
 }
 
 type pgItem struct {
@@ -114,6 +127,11 @@ func parsePointGet(sql string, toks []token) (pg *PointGet, ok bool) {
 	} else if p.peekIdent() {
 		p.ident(&pg.alias)
 	}
+	if pg.hist == nil && (p.at(sqlparser.JOIN) || p.at(sqlparser.INNER)) {
+		if pg.join = p.join(); pg.join == nil {
+			return nil, false
+		}
+	}
 	if pg.hist == nil && p.at(sqlparser.AS) && p.peekWord(1, "of") {
 		p.i += 2
 		if p.peekWord(0, "system") && p.peekWord(1, "time") {
@@ -163,6 +181,35 @@ func parsePointGet(sql string, toks []token) (pg *PointGet, ok bool) {
 		pg.order = true
 	}
 	return pg, p.i == len(toks)
+}
+
+// join parses [INNER] JOIN table [[AS] alias] ON q.col = q.col.
+func (p *pgParser) join() *pgJoin {
+	p.take(sqlparser.INNER)
+	j := &pgJoin{}
+	if !p.take(sqlparser.JOIN) || !p.ident(&j.table) {
+		return nil
+	}
+	if p.at(sqlparser.AS) && !p.peekWord(1, "of") {
+		p.i++
+		if !p.ident(&j.alias) {
+			return nil
+		}
+	} else if p.peekIdent() {
+		p.ident(&j.alias)
+	}
+	if !p.take(sqlparser.ON) {
+		return nil
+	}
+	for k := range j.on {
+		if k == 1 && !p.take('=') {
+			return nil
+		}
+		if !p.ident(&j.on[k].qual) || !p.take('.') || !p.ident(&j.on[k].name) {
+			return nil
+		}
+	}
+	return j
 }
 
 type pgParser struct {
@@ -222,49 +269,90 @@ func (p *pgParser) literal(c *pgCond) bool {
 // RunPointGet answers a point lookup with one snapshot read. It returns
 // ErrNotPointGet whenever the general path must decide.
 func RunPointGet(ctx context.Context, env Env, pg *PointGet, opts Options) (*Result, error) {
-	t, err := env.Catalog().Table(pg.table)
+	cat := env.Catalog()
+	t, err := cat.Table(pg.table)
 	if err != nil {
 		return nil, ErrNotPointGet // a view, a system table or an error to report
 	}
-	qualOK := func(q string) bool {
-		if q == "" {
-			return true
-		}
-		if pg.alias != "" {
-			return strings.EqualFold(q, pg.alias)
-		}
-		return strings.EqualFold(q, t.Name)
+	// The tables by name or alias: t, and the joined table t2.
+	names := [2]string{pg.alias, ""}
+	if names[0] == "" {
+		names[0] = t.Name
 	}
-	// The projection: column indexes, or one of the pseudo-columns.
-	var cols []catalog.Column
-	var idx []int
-	for _, it := range pg.items {
-		if !qualOK(it.qual) {
+	var t2 *catalog.Table
+	if pg.join != nil {
+		if t2, err = cat.Table(pg.join.table); err != nil {
 			return nil, ErrNotPointGet
 		}
+		if names[1] = pg.join.alias; names[1] == "" {
+			names[1] = t2.Name
+		}
+		if strings.EqualFold(names[0], names[1]) {
+			return nil, ErrNotPointGet
+		}
+	}
+	// side is the table q names: 0 for t, 1 for t2; unqualified names
+	// are t's when there is no join.
+	side := func(q string) int {
+		switch {
+		case q == "" && t2 == nil, strings.EqualFold(q, names[0]):
+			return 0
+		case t2 != nil && strings.EqualFold(q, names[1]):
+			return 1
+		}
+		return -1
+	}
+	tables := [2]*catalog.Table{t, t2}
+	// The ON condition: a column of t equal to t2's whole key, of the
+	// same type (anything else needs the general path's judgement).
+	var via int
+	if pg.join != nil {
+		a, b := pg.join.on[0], pg.join.on[1]
+		if side(a.qual) == 1 {
+			a, b = b, a
+		}
+		if side(a.qual) != 0 || side(b.qual) != 1 {
+			return nil, ErrNotPointGet
+		}
+		via = t.ColumnIndex(a.name)
+		k := t2.ColumnIndex(b.name)
+		if via < 0 || len(t2.PK) != 1 || t2.PK[0] != k || t.Columns[via].Type != t2.Columns[k].Type {
+			return nil, ErrNotPointGet
+		}
+	}
+	// The projection: which table, and a column index or a pseudo-column.
+	var cols []catalog.Column
+	var idx, from []int
+	for _, it := range pg.items {
+		sd := side(it.qual)
+		if sd < 0 {
+			return nil, ErrNotPointGet
+		}
+		tb := tables[sd]
 		if it.star {
-			if it.qual != "" || pg.hist != nil {
+			if it.qual != "" || pg.hist != nil || t2 != nil {
 				return nil, ErrNotPointGet
 			}
 			for i, c := range t.Columns {
-				cols, idx = append(cols, c), append(idx, i)
+				cols, idx, from = append(cols, c), append(idx, i), append(from, 0)
 			}
 			continue
 		}
 		if pc := pseudoColumn(it.name, pg.hist != nil); pc != 0 {
-			cols, idx = append(cols, catalog.Column{Name: it.name, Type: types.Timestamp}), append(idx, pc)
+			cols, idx, from = append(cols, catalog.Column{Name: it.name, Type: types.Timestamp}), append(idx, pc), append(from, sd)
 			continue
 		}
-		i := t.ColumnIndex(it.name)
+		i := tb.ColumnIndex(it.name)
 		if i < 0 {
 			return nil, ErrNotPointGet
 		}
-		cols, idx = append(cols, catalog.Column{Name: it.name, Type: t.Columns[i].Type}), append(idx, i)
+		cols, idx, from = append(cols, catalog.Column{Name: it.name, Type: tb.Columns[i].Type}), append(idx, i), append(from, sd)
 	}
-	// The key: every key column bound exactly once to a literal of its type.
+	// The key: every key column of t bound exactly once to a literal of
+	// its type.
 	key := make([]types.Value, len(t.PK))
 	for _, c := range pg.conds {
-		if !qualOK(c.qual) {
+		if side(c.qual) != 0 {
 			return nil, ErrNotPointGet
 		}
 		i := t.ColumnIndex(c.col)
@@ -302,17 +390,34 @@ func RunPointGet(ctx context.Context, env Env, pg *PointGet, opts Options) (*Res
 	if ts == timeline.None || env.CheckReadable(ts) != nil {
 		return nil, ErrNotPointGet
 	}
-	if tc, ok := env.(TableChecker); ok && tc.CheckTable(t, ts) != nil {
-		return nil, ErrNotPointGet
+	if tc, ok := env.(TableChecker); ok {
+		for _, tb := range tables {
+			if tb != nil && tc.CheckTable(tb, ts) != nil {
+				return nil, ErrNotPointGet
+			}
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	// The rows: t's by its key, then t2's by the key t's row holds.
 	snap := env.Snapshot(ts)
-	row, rts, found, err := snap.Get(t, key, nil)
-	snap.Close()
+	defer snap.Close()
+	var rows [2][]types.Value
+	var rts [2]int64
+	row, rt, found, err := snap.Get(t, key, nil)
 	if err != nil {
 		return nil, err
+	}
+	rows[0], rts[0] = row, rt
+	if found && t2 != nil {
+		v := row[via]
+		found = !v.IsNull()
+		if found {
+			if rows[1], rts[1], found, err = snap.Get(t2, []types.Value{v}, nil); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if !found {
 		return &Result{Columns: cols, AsOf: ts}, nil
@@ -320,9 +425,9 @@ func RunPointGet(ctx context.Context, env Env, pg *PointGet, opts Options) (*Res
 	out := make([]types.Value, len(idx))
 	for j, i := range idx {
 		if i < 0 {
-			out[j] = types.Time(rts) // _ts
+			out[j] = types.Time(rts[from[j]]) // _ts
 		} else {
-			out[j] = row[i]
+			out[j] = rows[from[j]][i]
 		}
 	}
 	b := newResultBuilder(cols, 1)

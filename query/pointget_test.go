@@ -242,3 +242,57 @@ func TestPointHistoryLimits(t *testing.T) {
 		res.Release()
 	}
 }
+
+// TestPointJoinMatchesGeneralPath runs random statements shaped like a
+// point lookup joined with a second table by key through the fast path
+// and through Parse+Run: answered alike, or declined.
+func TestPointJoinMatchesGeneralPath(t *testing.T) {
+	e := newTestEnv(t)
+	ctx := context.Background()
+	r := rand.New(rand.NewSource(11))
+	pick := func(xs ...string) string { return xs[r.Intn(len(xs))] }
+	fast, declined := 0, 0
+	for i := 0; i < 4000; i++ {
+		asOf := pick("", " AS OF '"+fmt.Sprint(sec(int64(r.Intn(45))))+"'", " AS OF "+fmt.Sprint(sec(int64(r.Intn(45)))), " AS OF SYSTEM TIME '-25s'", " AS OF 'junk'")
+		var sql string
+		switch r.Intn(5) {
+		case 0, 1, 2:
+			from := pick("listings l JOIN prices p ON l.product_id = p.product_id", "listings l INNER JOIN prices AS p ON p.product_id = l.product_id",
+				"listings AS l JOIN prices p ON l.product_id = p.product_id", "listings l JOIN prices p ON l.title = p.product_id",
+				"listings l JOIN prices p ON l.product_id = p.price", "listings l LEFT JOIN prices p ON l.product_id = p.product_id",
+				"listings l JOIN listings p ON l.product_id = p.listing_id", "listings l JOIN stock p ON l.product_id = p.product_id",
+				"listings l JOIN prices L ON l.product_id = L.product_id", "listings l JOIN cheap p ON l.product_id = p.product_id")
+			items := pick("l.listing_id, l.title, p.price", "p.price", "l.title, p.currency, p._ts, l._ts", "*", "title, price", "l.nope", "x.price", "P.PRICE, L.CATEGORY, l.active", "product_id, p.price", "currency")
+			cond := pick("l.listing_id = 'L1'", "l.listing_id = 'L2'", "l.listing_id = 'L3'", "l.listing_id = 'L4'", "l.listing_id = 'L9'",
+				"'L1' = l.listing_id", "listing_id = 'L1'", "l.listing_id = 'L1' AND l.title = 'x'", "p.product_id = 'P1'", "l.listing_id = 1")
+			sql = "SELECT " + items + " FROM " + from + asOf + " WHERE " + cond
+		case 3:
+			sql = "SELECT listings.title, prices.price, prices._ts FROM listings JOIN prices ON listings.product_id = prices.product_id" + asOf +
+				" WHERE listings.listing_id = " + pick("'L1'", "'L2'", "'L4'")
+		default:
+			sql = "SELECT s.qty, p.price, s._ts FROM stock s JOIN prices p ON p.product_id = s.product_id" + asOf +
+				" WHERE " + pick("s.product_id = 'P1' AND s.warehouse = 'W1'", "s.warehouse = 'W1' AND s.product_id = 'P2'", "s.product_id = 'P1'")
+		}
+		slow := render(e.run(sql))
+		pg, ok := ParsePointGet(sql)
+		if !ok {
+			declined++
+			continue
+		}
+		res, err := RunPointGet(ctx, e, pg, Options{})
+		if errors.Is(err, ErrNotPointGet) {
+			declined++
+			continue
+		}
+		if pg.join == nil {
+			t.Fatalf("%s: answered as a lookup without its join", sql)
+		}
+		fast++
+		if got := render(res, err); got != slow {
+			t.Fatalf("%s\nfast:    %q\ngeneral: %q", sql, got, slow)
+		}
+	}
+	if fast < 500 || declined < 500 {
+		t.Fatalf("fast path answered %d, declined %d: the test does not exercise both", fast, declined)
+	}
+}
