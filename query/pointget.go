@@ -526,6 +526,9 @@ func runPointHistory(ctx context.Context, env Env, pg *PointGet, t *catalog.Tabl
 			}
 		}
 		vs = append(vs, version{v.ValidFrom, out})
+		if n := int64(len(vs)); (opts.MaxRows > 0 && n > opts.MaxRows) || (opts.MaxHeldRows > 0 && n > opts.MaxHeldRows) {
+			return ErrNotPointGet // the general path reports the limit
+		}
 		if len(vs)%4096 == 0 {
 			return ctx.Err()
 		}
@@ -533,9 +536,6 @@ func runPointHistory(ctx context.Context, env Env, pg *PointGet, t *catalog.Tabl
 	})
 	if err != nil {
 		return nil, err
-	}
-	if n := int64(len(vs)); (opts.MaxRows > 0 && n > opts.MaxRows) || (opts.MaxHeldRows > 0 && n > opts.MaxHeldRows) {
-		return nil, ErrNotPointGet // the general path reports the limit
 	}
 	if pg.order {
 		// One row's versions: no two start at the same instant.
