@@ -4,14 +4,17 @@ package ingest
 
 import (
 	"bytes"
+	stdjson "encoding/json"
 	"errors"
 	"fmt"
-	json "github.com/goccy/go-json"
 	"math"
 	"math/big"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	json "github.com/goccy/go-json"
 
 	"ttq/catalog"
 	"ttq/timeline"
@@ -96,8 +99,8 @@ type envelope struct {
 }
 
 // rawEnvelope is an envelope's fields as JSON text, its data and key
-// members sorted by name (so the first bad column reported is the same
-// every time).
+// members in the order the line writes them (so a line with two bad
+// columns is always rejected for the first).
 type rawEnvelope struct {
 	source, table, op, ts []byte
 	data, key             []member
@@ -133,16 +136,84 @@ func unmarshalEnvelope(line []byte) (rawEnvelope, error) {
 		return rawEnvelope{}, err
 	}
 	return rawEnvelope{source: e.Source, table: e.Table, op: e.Op, ts: e.TS,
-		data: membersOf(e.Data), key: membersOf(e.Key), hasData: e.Data != nil, hasKey: e.Key != nil}, nil
+		data: membersOf(line, "data", e.Data), key: membersOf(line, "key", e.Key), hasData: e.Data != nil, hasKey: e.Key != nil}, nil
 }
 
-func membersOf(m map[string]json.RawMessage) []member {
-	out := make([]member, 0, len(m))
-	for name, raw := range m {
-		out = append(out, member{name, raw})
+// membersOf returns the members of the object the JSON library decoded
+// into m from field of line, in the order line writes them (the order a
+// reader of the line sees, and the one rejects report in), each name once.
+func membersOf(line []byte, field string, m map[string]json.RawMessage) []member {
+	if len(m) == 0 {
+		return nil
 	}
-	sortMembers(out)
+	out := make([]member, 0, len(m))
+	for _, name := range memberOrder(line, field) {
+		if raw, ok := m[name]; ok && !slices.ContainsFunc(out, func(x member) bool { return x.name == name }) {
+			out = append(out, member{name, raw})
+		}
+	}
+	if len(out) == len(m) {
+		return out
+	}
+	// Names the order scan did not see (a field written twice in different
+	// cases, which the library merges): after the others, by name.
+	var rest []string
+	for name := range m {
+		if !slices.ContainsFunc(out, func(x member) bool { return x.name == name }) {
+			rest = append(rest, name)
+		}
+	}
+	slices.Sort(rest)
+	for _, name := range rest {
+		out = append(out, member{name, m[name]})
+	}
 	return out
+}
+
+// memberOrder returns the member names of the object at field of the JSON
+// object line, in the order written. Field names match as the JSON
+// library matches struct fields (exactly or ignoring case); the last
+// matching field is the one it decoded.
+func memberOrder(line []byte, field string) []string {
+	dec := stdjson.NewDecoder(bytes.NewReader(line))
+	if t, err := dec.Token(); err != nil || t != stdjson.Delim('{') {
+		return nil
+	}
+	var names []string
+	for dec.More() {
+		t, err := dec.Token()
+		k, ok := t.(string)
+		if err != nil || !ok {
+			return names
+		}
+		if !strings.EqualFold(k, field) {
+			var skip stdjson.RawMessage
+			if dec.Decode(&skip) != nil {
+				return names
+			}
+			continue
+		}
+		names = names[:0]
+		if t, err := dec.Token(); err != nil || t != stdjson.Delim('{') {
+			if t == nil && err == nil {
+				continue // null
+			}
+			return names
+		}
+		for dec.More() {
+			t, err := dec.Token()
+			k, ok := t.(string)
+			var skip stdjson.RawMessage
+			if err != nil || !ok || dec.Decode(&skip) != nil {
+				return names
+			}
+			names = append(names, k)
+		}
+		if _, err := dec.Token(); err != nil {
+			return names
+		}
+	}
+	return names
 }
 
 // validate checks an envelope against the catalog and types its values.

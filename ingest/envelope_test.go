@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -139,11 +140,17 @@ func FuzzDecode(f *testing.F) {
 	f.Add(`{"source":"inventory","table":"stock","op":"delete","ts":"2026-11-25T10:00:00Z","key":{"product_id":"P1","warehouse":"w"}}`)
 	f.Add(`{"source":"pricing","op":"watermark","ts":"-1s"}`)
 	f.Add(`[[[[[[[[[[`)
+	f.Add(`{"source":"pricing","table":"prices","op":"upsert","ts":1,"data":{"price":"x","zz":1,"product_id":"P\u0031"},"data":{"zz":2,"price":[]}}`)
 	cat := catalog.New()
 	_ = cat.AddSource(&catalog.Source{Name: "pricing"})
 	_ = cat.AddTable(&catalog.Table{Name: "prices", Source: "pricing", Columns: []catalog.Column{{Name: "product_id", Type: types.Varchar}, {Name: "price", Type: types.Double}}, PK: []int{0}})
 	f.Fuzz(func(t *testing.T, line string) {
 		u, re := Decode([]byte(line), cat)
+		for range 3 { // the same line is always decided alike (no map order)
+			if u2, re2 := Decode([]byte(line), cat); !reflect.DeepEqual(u, u2) || !reflect.DeepEqual(re, re2) {
+				t.Fatalf("%q decoded twice: %+v %+v, then %+v %+v", line, u, re, u2, re2)
+			}
+		}
 		if re != nil {
 			if re.Reason == "" || strings.Contains(re.Message, "\n") {
 				t.Fatalf("bad reject %+v", re)

@@ -195,8 +195,8 @@ func (s *scanner) number() bool {
 	return true
 }
 
-// members reads a flat object of scalars, its members sorted by name;
-// repeated names and nested values are left to the JSON library.
+// members reads a flat object of scalars, its members in the order
+// written; repeated names and nested values are left to the JSON library.
 func (s *scanner) members() ([]member, bool) {
 	if !s.byte('{') {
 		return nil, false
@@ -224,18 +224,8 @@ func (s *scanner) members() ([]member, bool) {
 			continue
 		}
 		if s.byte('}') {
-			sortMembers(out)
 			return out, true
 		}
 		return nil, false
-	}
-}
-
-// sortMembers sorts a few members by name (insertion sort: no allocation).
-func sortMembers(ms []member) {
-	for i := 1; i < len(ms); i++ {
-		for j := i; j > 0 && ms[j].name < ms[j-1].name; j-- {
-			ms[j], ms[j-1] = ms[j-1], ms[j]
-		}
 	}
 }

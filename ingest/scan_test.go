@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 	"unicode/utf8"
 
@@ -97,4 +98,27 @@ func checkScan(t *testing.T, cat *catalog.Catalog, line string) bool {
 		t.Fatalf("%s:\nscan %+v %+v\njson %+v %+v", line, fu, fr, su, sr)
 	}
 	return true
+}
+
+// TestRejectNamesFirstBadColumn: a line with several bad columns is
+// rejected for the first one it writes, whichever path reads it (an
+// escape in a string sends a line to the JSON library).
+func TestRejectNamesFirstBadColumn(t *testing.T) {
+	cat := scanCatalog()
+	cases := []struct {
+		line, reason, column string
+	}{
+		{`{"source":"pricing","table":"prices","op":"upsert","ts":1,"data":{"product_id":"P1","zz":1,"price":"x"}}`, ReasonUnknownColumn, "zz"},
+		{`{"source":"pricing","table":"prices","op":"upsert","ts":1,"data":{"product_id":"P1","price":"x","zz":1}}`, ReasonBadValue, "price"},
+		{`{"source":"pricing","table":"prices","op":"upsert","ts":1,"data":{"qty":1.5,"product_id":"P\u0031","price":"x"}}`, ReasonBadValue, "qty"},
+		{`{"source":"pricing","table":"prices","op":"upsert","ts":1,"data":{"product_id":"P\u0031","price":"x","qty":1.5}}`, ReasonBadValue, "price"},
+		{`{"source":"pricing","table":"prices","op":"upsert","ts":1,"Data":{"on_sale":1,"qty":"x"},"extra":{"a":[1]}}`, ReasonBadValue, "on_sale"},
+		{`{"source":"inventory","table":"stock","op":"delete","ts":1,"key":{"qty":1,"nope":2,"product_id":"P\u0031"}}`, ReasonUnknownColumn, "qty"},
+	}
+	for _, c := range cases {
+		_, re := Decode([]byte(c.line), cat)
+		if re == nil || re.Reason != c.reason || !strings.Contains(re.Message, `"`+c.column+`"`) {
+			t.Errorf("%s: %+v, want %s naming %q", c.line, re, c.reason, c.column)
+		}
+	}
 }
