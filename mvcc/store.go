@@ -55,11 +55,6 @@ type Store struct {
 	ckpts     checkpoints
 }
 
-// valueThreshold is the size from which a value is kept in Badger's value
-// log rather than in the LSM tree (on disk only; in memory Badger refuses
-// values above it).
-const valueThreshold = 64 << 10
-
 // Open opens (or creates) the store in dir.
 func Open(dir string, o Options) (*Store, error) {
 	opts := badger.DefaultOptions(dir).
@@ -72,16 +67,6 @@ func Open(dir string, o Options) (*Store, error) {
 		WithMetricsEnabled(false)
 	if o.BlockCache > 0 {
 		opts = opts.WithBlockCacheSize(o.BlockCache)
-	}
-	if !o.InMemory {
-		// Values from 64 KiB up go to the value log, with a pointer in the
-		// LSM tree. In practice that is every batch's intent record (rows
-		// are far smaller): at Badger's default (1 MiB) an intent of a few
-		// thousand versions went through the memtable, the level-0 tables
-		// and every compaction beside the versions themselves, about as
-		// many bytes again. Measured on the issue 8 workload (full scale):
-		// 163-187k records/s against 134-162k (docs/STORAGE.md).
-		opts = opts.WithValueThreshold(valueThreshold)
 	}
 	if o.InMemory {
 		opts = opts.WithInMemory(true).WithDir("").WithValueDir("")
