@@ -28,7 +28,19 @@ func tokenize(sql string) ([]token, error) {
 }
 
 // tokenizeSQL is tokenize through sqlparser's tokenizer.
-func tokenizeSQL(sql string) ([]token, error) {
+func tokenizeSQL(sql string) (toks []token, err error) {
+	defer func() {
+		// sqlparser's tokenizer panics on some malformed input, such as an
+		// empty MySQL-specific comment /*!*/.
+		if r := recover(); r != nil {
+			toks = nil
+			if at := strings.Index(sql, "/*!"); at >= 0 {
+				err = fmt.Errorf("%w: MySQL-specific comments /*! ... */ at offset %d; remove them", ErrUnsupported, at)
+			} else {
+				err = fmt.Errorf("%w: the tokenizer failed on this statement (%v)", ErrSyntax, r)
+			}
+		}
+	}()
 	tkn := sqlparser.NewStringTokenizer(sql)
 	var out []token
 	prevEnd := 0

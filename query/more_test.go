@@ -87,6 +87,8 @@ func TestErrors(t *testing.T) {
 		{`SELECT product_id FROM prices ORDER BY 5`, ErrUnknownColumn, "position"},
 		{`SELECT * FROM prices p, prices p`, ErrAmbiguous, "twice"},
 		{`SELECT*FROM prices' '`, ErrSyntax, "blank alias"},
+		{`/*!*/`, ErrUnsupported, "MySQL-specific"},
+		{`SELECT price FROM prices WHERE product_id = 'P1' /*!*/`, ErrUnsupported, "MySQL-specific"},
 		{`SELECT * FROM ttq_watermarks FOR SYSTEM_TIME ALL`, ErrUnsupported, "system table"},
 		{`SELECT 'unterminated FROM prices`, ErrSyntax, ""},
 		{`INSERT INTO prices VALUES (1)`, ErrUnsupported, "ingest"},

@@ -296,3 +296,31 @@ func TestPointJoinMatchesGeneralPath(t *testing.T) {
 		t.Fatalf("fast path answered %d, declined %d: the test does not exercise both", fast, declined)
 	}
 }
+
+// FuzzPointGet: whatever the point paths answer, the general path answers
+// alike (answer or error text); what they decline is not checked.
+func FuzzPointGet(f *testing.F) {
+	for _, s := range []string{
+		"SELECT price, _ts FROM prices AS OF '2026-11-25T10:00:05Z' WHERE product_id = 'P1'",
+		"SELECT * FROM stock WHERE warehouse = 'W1' AND product_id = 'P1'",
+		"SELECT l.listing_id, l.title, p.price FROM listings l JOIN prices p ON l.product_id = p.product_id AS OF 1795600810000000 WHERE l.listing_id = 'L4'",
+		"SELECT price, _valid_from, _valid_to FROM prices FOR SYSTEM_TIME BETWEEN '2026-11-25T10:00:01Z' AND '2026-11-25T10:00:35Z' WHERE product_id = 'P2' ORDER BY _valid_from",
+		"SELECT qty FROM stock FOR SYSTEM_TIME FROM 1795600800000000 TO '-5s' WHERE product_id = 'P1' AND warehouse = 'W1'",
+	} {
+		f.Add(s)
+	}
+	e := newTestEnv(f)
+	f.Fuzz(func(t *testing.T, sql string) {
+		pg, ok := ParsePointGet(sql)
+		if !ok {
+			return
+		}
+		res, err := RunPointGet(context.Background(), e, pg, Options{})
+		if errors.Is(err, ErrNotPointGet) {
+			return
+		}
+		if got, want := render(res, err), render(e.run(sql)); got != want {
+			t.Fatalf("%q\nfast:    %q\ngeneral: %q", sql, got, want)
+		}
+	})
+}

@@ -53,6 +53,8 @@ func TestBadSQL(t *testing.T) {
 		{"empty", "   ", 400, "empty", ""},
 		{"only a comment", "-- nothing", 400, "empty", ""},
 		{"NUL bytes", "SELECT \x00 FROM prices", 400, "syntax_error", ""},
+		{"an empty MySQL-specific comment", "/*!*/", 400, "unsupported", "MySQL-specific"},
+		{"a point lookup with an empty MySQL-specific comment", "SELECT price FROM prices WHERE product_id = 'P1' /*!*/", 400, "unsupported", "MySQL-specific"},
 	}
 	for _, c := range cases {
 		code, b, _ := h.sql(c.sql, "")
