@@ -130,3 +130,58 @@ func TestStatementsConcurrent(t *testing.T) {
 		t.Error(e)
 	}
 }
+
+// FuzzStatements parses a statement through the cache after another of
+// its shape (every literal changed) left its tree there: the result must
+// be what Parse gives, statement or error.
+func FuzzStatements(f *testing.F) {
+	for _, s := range []string{
+		"SELECT price, _ts FROM prices AS OF 100 WHERE product_id = 'P1'",
+		"SELECT l.listing_id, p.price FROM listings l JOIN prices p ON l.product_id = p.product_id AS OF '-30s' WHERE l.listing_id = 'L1'",
+		"SELECT price FROM prices FOR SYSTEM_TIME BETWEEN 1 AND 2 WHERE product_id = 'a' ORDER BY _valid_from LIMIT 3",
+		"SELECT category, COUNT(*) FROM t WHERE active = true AND price BETWEEN 1.5 AND 2e3 GROUP BY category HAVING COUNT(*) > 2",
+		"SELECT 'x' AS c, 2 + a, x'0a', 0x1F FROM t WHERE b IN (1, 2, 'three')",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, sql string) {
+		toks, err := tokenize(sql)
+		if err != nil {
+			return
+		}
+		// Another statement of the same shape: every literal changed.
+		var b strings.Builder
+		pos := 0
+		for _, tk := range toks {
+			if !isLiteral(tk) {
+				continue
+			}
+			b.WriteString(sql[pos:tk.start])
+			switch tk.typ {
+			case sqlparser.STRING:
+				b.WriteString("'zz'")
+			case sqlparser.INTEGRAL:
+				b.WriteString("7")
+			default:
+				b.WriteString(sql[tk.start:tk.end])
+			}
+			pos = tk.end
+		}
+		b.WriteString(sql[pos:])
+		c := NewStatements(4)
+		for _, s := range []string{b.String(), sql} {
+			want, werr := Parse(s)
+			p := c.Parse(s)
+			got, gerr := p.Statement()
+			if (werr == nil) != (gerr == nil) || (werr != nil && werr.Error() != gerr.Error()) {
+				t.Fatalf("%q: cache says %v, Parse says %v", s, gerr, werr)
+			}
+			if werr == nil {
+				if g, w := describe(t, got), describe(t, want); g != w {
+					t.Fatalf("%q:\n got %s\nwant %s", s, g, w)
+				}
+			}
+			p.Release()
+		}
+	})
+}
