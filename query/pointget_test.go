@@ -324,3 +324,15 @@ func FuzzPointGet(f *testing.F) {
 		}
 	})
 }
+
+// TestSchemaCacheKeys: column lists that differ only in where one name
+// ends and the next begins get schemas of their own.
+func TestSchemaCacheKeys(t *testing.T) {
+	a := []catalog.Column{{Name: "a\x00\x02b", Type: types.BigInt}}
+	b := []catalog.Column{{Name: "a", Type: types.BigInt}, {Name: "b", Type: types.Type(2)}}
+	for _, cols := range [][]catalog.Column{a, b, a} {
+		if s := schemaOf(cols); s.NumFields() != len(cols) || s.Field(0).Name != cols[0].Name {
+			t.Fatalf("%q: schema %v", cols, s)
+		}
+	}
+}

@@ -77,9 +77,10 @@ func schemaOf(cols []catalog.Column) *arrow.Schema {
 	var buf [256]byte
 	key := buf[:0]
 	for _, c := range cols {
+		// Length-prefixed: a name may hold any byte.
 		key = append(key, byte(c.Type))
+		key = binary.AppendUvarint(key, uint64(len(c.Name)))
 		key = append(key, c.Name...)
-		key = append(key, 0)
 	}
 	schemas.RLock()
 	s := schemas.m[string(key)]
