@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/urfave/cli/v3"
 
@@ -57,6 +58,15 @@ func engineOptions(cmd *cli.Command) (engine.Options, error) {
 			return o, fmt.Errorf("--block-cache: %w", err)
 		}
 		o.BlockCache = n
+	}
+	if v := cmd.String("segment-cache"); strings.EqualFold(v, "off") {
+		o.SegmentCache = -1
+	} else if v != "" {
+		n, err := parseSize(v)
+		if err != nil {
+			return o, fmt.Errorf("--segment-cache: %w (or off)", err)
+		}
+		o.SegmentCache = n
 	}
 	o.CheckpointPoll = cmd.Duration("checkpoint-poll")
 	if cmd.IsSet("checkpoint-min") || cmd.Int64("checkpoint-min") != 0 {

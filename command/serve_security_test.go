@@ -154,6 +154,7 @@ func TestServeSecretsNeverLogged(t *testing.T) {
 		{nil, []string{"--auth-token", " " + secAdmin}, "spaces"},
 		{[]string{"TTQ_AUTH_TOKEN=" + secAdmin}, []string{"--max-body", "lots"}, "--max-body"},
 		{[]string{"TTQ_AUTH_TOKEN=" + secAdmin}, []string{"--block-cache", "0"}, "--block-cache"},
+		{[]string{"TTQ_AUTH_TOKEN=" + secAdmin}, []string{"--segment-cache", "lots"}, "--segment-cache"},
 	} {
 		r := runTTQWithEnv(t, bad.env, append([]string{"serve", "--data", data, "--listen", "127.0.0.1:0"}, bad.args...)...)
 		if r.code == 0 || !strings.Contains(r.stderr, bad.want) {

@@ -42,7 +42,7 @@ type Options struct {
 	EpochLength int64
 	// CheckpointMin is how many versions a table gets before a checkpoint
 	// of it is considered while ingest runs (see checkpoint.go): 0 means
-	// the default of 1,000,000; a negative value turns the background
+	// the default of 100,000; a negative value turns the background
 	// checkpointer off.
 	CheckpointMin int64
 	// CheckpointPoll is how often the checkpointer looks for due tables
@@ -51,6 +51,9 @@ type Options struct {
 	// BlockCache is the size of the store's block cache in bytes (0: the
 	// default of 256 MiB; see mvcc.Options).
 	BlockCache int64
+	// SegmentCache is the memory in bytes for checkpoints kept for scans
+	// (0: the default of 512 MiB; negative: none; see mvcc.Options).
+	SegmentCache int64
 }
 
 const (
@@ -140,7 +143,7 @@ func Open(dir string, opts Options) (*Engine, error) {
 	if opts.CheckpointMin == 0 {
 		opts.CheckpointMin = defaultCheckpointMin
 	}
-	st, err := mvcc.Open(dir, mvcc.Options{InMemory: opts.InMemory, NoSync: opts.NoSync, BlockCache: opts.BlockCache})
+	st, err := mvcc.Open(dir, mvcc.Options{InMemory: opts.InMemory, NoSync: opts.NoSync, BlockCache: opts.BlockCache, SegmentCache: opts.SegmentCache})
 	if err != nil {
 		return nil, err
 	}

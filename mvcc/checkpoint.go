@@ -29,14 +29,16 @@ import (
 //	R | c | key -> ts of the visible version, row     (each row visible at c)
 //	C | c | key | ts -> 1 row, or 0 for a delete       (each version in (c', c])
 //
-// where c' is the table's previous checkpoint. A scan AS OF T with
-// c' < T <= c merges, in key order, the rows of c' with the change list
-// of c, where a key's last version at or before T replaces its row. Both
-// are sequential reads of entries with one version each, so the scan
-// costs the rows at c' plus the versions of one interval (which the
-// engine keeps to about the table's size), whatever the depth of the
-// history. A scan before the first checkpoint or after the last reads the
-// versions as before.
+// where c' is the table's previous checkpoint (for the first, the change
+// list holds every version from the start). A scan AS OF T with
+// c' < T <= c merges, in key order, the rows of c' (none before the
+// first) with the change list of c, where a key's last version at or
+// before T replaces its row. Both are sequential reads of entries with
+// one version each, so the scan costs the rows at c' plus the versions of
+// one interval (which the engine keeps to a few times the table's size),
+// whatever the depth of the history; the segment cache (ckcache.go) keeps
+// recently read ones in memory. A scan after the last checkpoint reads
+// the versions.
 //
 // A checkpoint is written after the instant is sealed (no version at or
 // before it can be added), then recorded in the meta record ckpt/<id>; a
@@ -62,9 +64,10 @@ type checkpoints struct {
 type tableCkpts struct {
 	At []int64 `json:"at"` // completed checkpoints, ascending
 	// Changes[i] says whether checkpoint i holds the versions since
-	// checkpoint i-1 (not the first, nor one taken after the retention
-	// horizon passed the previous one: Badger may have merged away
-	// versions, deletes included, that the list would need).
+	// checkpoint i-1, or since the start for the first (not one taken
+	// after the retention horizon passed that point: Badger may have
+	// merged away versions, deletes included, that the list would need).
+	// Stores written before first checkpoints had them hold false.
 	Changes []bool `json:"changes"`
 	Rows    int64  `json:"rows"` // rows visible at the last one
 }
@@ -231,11 +234,12 @@ func (s *Store) Checkpoint(t *catalog.Table, c int64) (int64, error) {
 		err = s.buildFrom(&b, prev, delta)
 		changes = true
 	} else {
-		if prev >= 0 && prev < s.Horizon() {
-			prev = -1 // no change list since last (see tableCkpts.Changes)
-		}
-		later, err = s.buildByWalk(&b, c, prev)
-		changes = prev >= 0
+		// The change list holds the versions since the previous checkpoint,
+		// or since the start for the first, unless the retention horizon
+		// passed that point (see tableCkpts.Changes).
+		h := s.Horizon()
+		changes = h == 0 || prev >= h
+		later, err = s.buildByWalk(&b, c, prev, changes)
 	}
 	if err == nil {
 		err = wb.Flush()
@@ -320,9 +324,12 @@ func (b *ckBuilder) change(pk []byte, ts int64, val []byte) error {
 }
 
 // buildByWalk writes the checkpoint at c from every version of the table
-// (and, when prev >= 0, the change list of (prev, c]); it returns the
-// versions after c it saw.
-func (s *Store) buildByWalk(b *ckBuilder, c, prev int64) ([]logEnt, error) {
+// (and, with changes, the change list of (prev, c], where prev -1 is the
+// start); it returns the versions after c it saw.
+func (s *Store) buildByWalk(b *ckBuilder, c, prev int64, changes bool) ([]logEnt, error) {
+	if !changes {
+		prev = -1
+	}
 	txn := s.db.NewTransactionAt(math.MaxUint64, false)
 	defer txn.Discard()
 	p := tablePrefix(nil, b.t.ID)
@@ -362,7 +369,7 @@ func (s *Store) buildByWalk(b *ckBuilder, c, prev int64) ([]logEnt, error) {
 			}
 		}
 		seen = true
-		if prev >= 0 && ts > prev {
+		if changes && ts > prev {
 			if err := b.change(pk, ts, val); err != nil {
 				return nil, err
 			}
@@ -459,6 +466,7 @@ func (s *Store) dropCheckpoints(id uint32) error {
 	}
 	delete(s.ckpts.m, id)
 	delete(s.ckpts.logs, id)
+	s.segs.purge(id)
 	return s.db.DropPrefix(binary.BigEndian.AppendUint32([]byte{prefixCkpt}, id))
 }
 
@@ -477,21 +485,57 @@ func (s *Store) scanFrom(sn *Snapshot, t *catalog.Table) RowIter {
 	}
 	s.ckpts.mu.Unlock()
 	// The checkpoint at or before T, and the next one (whose change list
-	// holds the versions after it).
+	// holds the versions after it). Before the first, its change list (when
+	// it holds every version from the start) applies to no rows.
 	i := sort.Search(len(at), func(i int) bool { return at[i] > T }) - 1
-	if i < 0 || (at[i] != T && (i+1 >= len(at) || !changes[i+1])) {
+	var rowsAt, chgAt int64
+	switch {
+	case i >= 0 && at[i] == T:
+		rowsAt, chgAt = at[i], noRows
+	case i+1 < len(at) && changes[i+1]:
+		rowsAt, chgAt = noRows, at[i+1]
+		if i >= 0 {
+			rowsAt = at[i]
+		}
+	default:
 		return nil
 	}
-	ci := &ckptIter{t: t, T: T, rp: ckPrefix(t.ID, ckRows, at[i])}
+	if it := s.scanCached(t, T, rowsAt, chgAt); it != nil {
+		return it
+	}
+	ci := &ckptIter{t: t, T: T, rp: ckPrefix(t.ID, ckRows, rowsAt)}
 	ci.rows = sn.txn.NewIterator(badger.IteratorOptions{Prefix: ci.rp})
 	ci.rows.Seek(ci.rp)
-	if at[i] != T {
-		ci.cp = ckPrefix(t.ID, ckChanges, at[i+1])
+	if chgAt != noRows {
+		ci.cp = ckPrefix(t.ID, ckChanges, chgAt)
 		ci.chg = sn.txn.NewIterator(badger.IteratorOptions{Prefix: ci.cp})
 		ci.chg.Seek(ci.cp)
 		ci.nextChange()
 	}
 	return ci
+}
+
+// noRows stands for "no checkpoint" in scanFrom: the rows of a scan
+// before a table's first checkpoint, no change list for a scan at a
+// checkpoint. No entry has this prefix.
+const noRows = -1
+
+// scanCached is scanFrom's scan over the segment cache, or nil when a
+// segment is not in it (too big, the cache off, or an error reading it,
+// which the Badger iterators then report).
+func (s *Store) scanCached(t *catalog.Table, T, rowsAt, chgAt int64) RowIter {
+	rows, err := s.segs.get(s, segKey{t.ID, ckRows, rowsAt})
+	if rows == nil || err != nil {
+		return nil
+	}
+	si := &segIter{t: t, T: T, rows: rows}
+	if chgAt != noRows {
+		if si.chg, err = s.segs.get(s, segKey{t.ID, ckChanges, chgAt}); si.chg == nil || err != nil {
+			return nil
+		}
+		si.nextChange()
+	}
+	return si
 }
 
 // ckptIter merges a checkpoint's rows with the change list after it, both

@@ -31,15 +31,24 @@ func scanText(t *testing.T, it RowIter) string {
 // checks that a whole-table scan at every instant gives exactly what a
 // scan of the versions gives: at checkpoints, between them, before the
 // first and after the last.
+//
+// It runs with the segment cache off (scans read Badger), on, and with a
+// budget so small that most segments are read from Badger and the rest
+// evict each other.
 func TestCheckpointScansEqualVersionScans(t *testing.T) {
-	for _, seed := range []uint64{1, 2, 3} {
-		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+	for _, tc := range []struct {
+		seed  uint64
+		cache int64
+	}{{1, -1}, {2, -1}, {1, 0}, {2, 0}, {3, 0}, {1, 3000}, {3, 3000}} {
+		seed := tc.seed
+		opts := Options{NoSync: true, SegmentCache: tc.cache}
+		t.Run(fmt.Sprintf("seed%d/cache%d", seed, tc.cache), func(t *testing.T) {
 			dir := t.TempDir()
 			tbl := &catalog.Table{ID: 5, Name: "t", Columns: []catalog.Column{
 				{Name: "k", Type: types.Varchar}, {Name: "n", Type: types.BigInt}, {Name: "s", Type: types.Varchar},
 			}, PK: []int{0}}
 			other := &catalog.Table{ID: 6, Name: "u", Columns: []catalog.Column{{Name: "k", Type: types.BigInt}}, PK: []int{0}}
-			st, err := Open(dir, Options{NoSync: true})
+			st, err := Open(dir, opts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -73,7 +82,7 @@ func TestCheckpointScansEqualVersionScans(t *testing.T) {
 					next++
 					if next == 3 {
 						st.Close()
-						if st, err = Open(dir, Options{NoSync: true}); err != nil {
+						if st, err = Open(dir, opts); err != nil {
 							t.Fatal(err)
 						}
 					}
@@ -82,12 +91,16 @@ func TestCheckpointScansEqualVersionScans(t *testing.T) {
 			if got := fmt.Sprint(ckAt(st, tbl)); got != fmt.Sprint(cks) {
 				t.Fatalf("checkpoints %s, want %v", got, cks)
 			}
-			viaCheckpoint := 0
+			viaCheckpoint, viaCache := 0, 0
 			for T := int64(-1); T <= end; T++ {
 				sn := st.At(T)
 				it := sn.Scan(tbl, nil)
-				if _, ok := it.(*ckptIter); ok {
+				switch it.(type) {
+				case *ckptIter:
 					viaCheckpoint++
+				case *segIter:
+					viaCheckpoint++
+					viaCache++
 				}
 				got, want := scanText(t, it), scanText(t, sn.ScanVersions(tbl, nil))
 				sn.Close()
@@ -95,9 +108,18 @@ func TestCheckpointScansEqualVersionScans(t *testing.T) {
 					t.Fatalf("AS OF %d:\n got %s\nwant %s", T, got, want)
 				}
 			}
-			// Instants from the first checkpoint to the last.
-			if viaCheckpoint != 599-100+1 {
-				t.Errorf("%d scans read a checkpoint, want %d", viaCheckpoint, 599-100+1)
+			// Instants up to the last checkpoint (the first holds every
+			// version from the start).
+			if viaCheckpoint != 599+2 {
+				t.Errorf("%d scans read a checkpoint, want %d", viaCheckpoint, 599+2)
+			}
+			switch {
+			case tc.cache < 0 && viaCache != 0:
+				t.Errorf("%d scans read the segment cache, which is off", viaCache)
+			case tc.cache == 0 && viaCache != viaCheckpoint:
+				t.Errorf("%d of %d checkpoint scans read the segment cache", viaCache, viaCheckpoint)
+			case tc.cache > 0 && (viaCache == 0 || viaCache == viaCheckpoint):
+				t.Errorf("%d of %d checkpoint scans read a cache too small for some segments", viaCache, viaCheckpoint)
 			}
 			// DROP TABLE removes them.
 			if err := st.DropTable(tbl.ID); err != nil {
@@ -106,8 +128,30 @@ func TestCheckpointScansEqualVersionScans(t *testing.T) {
 			if got := ckAt(st, tbl); got != nil {
 				t.Errorf("checkpoints after DropTable: %v", got)
 			}
+			// A table created again under the same id and checkpointed at
+			// the same instant is read anew, not from the segment cache.
+			b := st.NewBatch()
+			if err := b.Put(tbl, []types.Value{types.String("new"), types.Int(1), types.String("")}, 10); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := st.Checkpoint(tbl, 599); err != nil {
+				t.Fatal(err)
+			}
+			for _, T := range []int64{10, 599} {
+				sn := st.At(T)
+				if got, want := scanText(t, sn.Scan(tbl, nil)), "[new 1 ]@10;"; got != want {
+					t.Errorf("AS OF %d after the table was dropped and written again: %s, want %s", T, got, want)
+				}
+				sn.Close()
+			}
+			if err := st.DropTable(tbl.ID); err != nil {
+				t.Fatal(err)
+			}
 			st.Close()
-			if st, err = Open(dir, Options{NoSync: true}); err != nil {
+			if st, err = Open(dir, opts); err != nil {
 				t.Fatal(err)
 			}
 			if got := ckAt(st, tbl); got != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"unsafe"
 
 	"ttq/catalog"
 	"ttq/types"
@@ -45,6 +46,12 @@ func EncodeRow(dst []byte, cols []catalog.Column, row []types.Value) []byte {
 // DecodeRow decodes a row made by EncodeRow into dst (resized to len(cols)).
 // Strings are copied, so the result does not alias b.
 func DecodeRow(dst []types.Value, cols []catalog.Column, b []byte) ([]types.Value, error) {
+	return decodeRow(dst, cols, b, false)
+}
+
+// decodeRow is DecodeRow; with share, strings point into b instead of
+// copies of it (b must never change afterwards).
+func decodeRow(dst []types.Value, cols []catalog.Column, b []byte, share bool) ([]types.Value, error) {
 	if cap(dst) < len(cols) {
 		dst = make([]types.Value, len(cols))
 	}
@@ -79,7 +86,11 @@ func DecodeRow(dst []types.Value, cols []catalog.Column, b []byte) ([]types.Valu
 				return nil, fmt.Errorf("%w: bad string in column %s", ErrBadRow, c.Name)
 			}
 			p += n
-			dst[i] = types.String(string(b[p : p+int(l)]))
+			if share && l > 0 {
+				dst[i] = types.String(unsafe.String(&b[p], int(l)))
+			} else {
+				dst[i] = types.String(string(b[p : p+int(l)]))
+			}
 			p += int(l)
 		}
 	}

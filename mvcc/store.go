@@ -40,6 +40,10 @@ type Options struct {
 	// BlockCache is the size in bytes of Badger's cache of decompressed
 	// table blocks: 0 means Badger's default (256 MiB).
 	BlockCache int64
+	// SegmentCache is the budget in bytes of the cache of checkpoint
+	// segments scans read (ckcache.go): 0 means DefaultSegmentCache, < 0
+	// turns it off.
+	SegmentCache int64
 }
 
 // Store is the versioned row store.
@@ -53,6 +57,7 @@ type Store struct {
 	discardTs int64      // timeline horizon handed to Badger; versions below may be merged
 	sizes     sizes      // estimated versions per table
 	ckpts     checkpoints
+	segs      *segCache
 }
 
 // Open opens (or creates) the store in dir.
@@ -80,7 +85,7 @@ func Open(dir string, o Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("mvcc: open %s: %w", dir, err)
 	}
-	s := &Store{db: db, intentChunk: 4 << 20}
+	s := &Store{db: db, intentChunk: 4 << 20, segs: newSegCache(o.SegmentCache)}
 	if o.InMemory {
 		s.intentChunk = 512 << 10 // below Badger's in-memory value limit
 	}

@@ -1,0 +1,290 @@
+package mvcc
+
+import (
+	"bytes"
+	"container/list"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"ttq/catalog"
+	"ttq/types"
+)
+
+// A checkpoint's entries never change once it is recorded, so the store
+// keeps recently scanned ones in memory (the segment cache): a whole-table
+// scan AS OF T through a checkpoint then merges two arrays in key order
+// and decodes rows in place, instead of stepping two Badger iterators
+// through the LSM tree and copying every row out of it. This is the
+// buffer pool of the columnar engines' scans; it holds the entries in
+// their stored encoding (about the size they have on disk), not decoded
+// rows, and evicts the least recently used segment past its budget
+// (Options.SegmentCache).
+//
+// A segment is one checkpoint's rows (kind ckRows) or its change list
+// (ckChanges). It is loaded by the first scan that needs it, with one
+// sequential read of its prefix; scans meanwhile wait for that load
+// rather than read it twice.
+
+// DefaultSegmentCache is the segment cache's budget when
+// Options.SegmentCache is 0.
+const DefaultSegmentCache = 512 << 20
+
+type segKey struct {
+	id   uint32
+	kind byte
+	c    int64
+}
+
+// segment is one checkpoint segment in memory. buf holds every entry's
+// key (the table's encoded primary key) and value back to back; ents
+// index it, in key order (and time order within a key, for changes).
+type segment struct {
+	key  segKey
+	done chan struct{} // closed when loaded
+	err  error
+	buf  []byte
+	ents []segEnt
+	elem *list.Element // in the LRU list; nil once evicted or never kept
+	// tooBig: the segment takes more than the cache may give one; scans
+	// read it from Badger.
+	tooBig bool
+}
+
+var errSegTooBig = errors.New("mvcc: checkpoint segment larger than the cache gives one")
+
+// segEnt is one entry: key buf[pk:val], value buf[val:end].
+type segEnt struct {
+	pk, val, end uint32
+	ts           int64 // a row's commit time, or a change's version time
+	del          bool  // a change that deletes the key
+}
+
+func (g *segment) size() int64 { return int64(len(g.buf)) + int64(len(g.ents))*24 + 128 }
+
+func (g *segment) entKey(i int) []byte { e := &g.ents[i]; return g.buf[e.pk:e.val] }
+func (g *segment) entVal(i int) []byte { e := &g.ents[i]; return g.buf[e.val:e.end] }
+
+type segCache struct {
+	mu     sync.Mutex
+	budget int64 // < 0: off
+	used   int64
+	m      map[segKey]*segment
+	lru    list.List // front: most recently used
+}
+
+func newSegCache(budget int64) *segCache {
+	if budget == 0 {
+		budget = DefaultSegmentCache
+	}
+	return &segCache{budget: budget, m: map[segKey]*segment{}}
+}
+
+// get returns segment k, loading it if needed, or nil when the cache is
+// off or the segment takes more than half of it (the caller reads it from
+// Badger; that verdict is remembered).
+func (c *segCache) get(s *Store, k segKey) (*segment, error) {
+	if c.budget < 0 {
+		return nil, nil
+	}
+	c.mu.Lock()
+	g := c.m[k]
+	if g != nil {
+		if g.elem != nil {
+			c.lru.MoveToFront(g.elem)
+		}
+		c.mu.Unlock()
+		<-g.done
+		if g.tooBig {
+			return nil, nil
+		}
+		return g, g.err
+	}
+	g = &segment{key: k, done: make(chan struct{})}
+	c.m[k] = g
+	c.mu.Unlock()
+
+	g.err = g.load(s, c.budget/2)
+	if g.tooBig = errors.Is(g.err, errSegTooBig); g.tooBig {
+		g.err, g.buf, g.ents = nil, nil, nil
+	}
+	close(g.done)
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if g.tooBig {
+		return nil, nil // stays in m (without memory): not loaded again
+	}
+	if c.m[k] != g {
+		return g, g.err // purged while loading: serve this scan, keep nothing
+	}
+	if g.err != nil {
+		delete(c.m, k)
+		return nil, g.err
+	}
+	g.elem = c.lru.PushFront(g)
+	c.used += g.size()
+	for c.used > c.budget {
+		old := c.lru.Back().Value.(*segment)
+		c.evict(old)
+	}
+	return g, nil
+}
+
+func (c *segCache) evict(g *segment) {
+	c.lru.Remove(g.elem)
+	g.elem = nil
+	c.used -= g.size()
+	delete(c.m, g.key)
+}
+
+// purge forgets every segment of table id (DROP TABLE).
+func (c *segCache) purge(id uint32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, g := range c.m {
+		if k.id != id {
+			continue
+		}
+		if g.elem != nil {
+			c.evict(g)
+		} else {
+			delete(c.m, k) // loading: its scan keeps it, the cache does not
+		}
+	}
+}
+
+// load reads the segment's entries from Badger, or stops with
+// errSegTooBig once they take more than limit bytes.
+func (g *segment) load(s *Store, limit int64) error {
+	p := ckPrefix(g.key.id, g.key.kind, g.key.c)
+	txn := s.db.NewTransactionAt(math.MaxUint64, false)
+	defer txn.Discard()
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: p, PrefetchValues: false})
+	defer it.Close()
+	for it.Seek(p); it.Valid(); it.Next() {
+		item := it.Item()
+		k := item.Key()[len(p):]
+		var e segEnt
+		err := item.Value(func(v []byte) error {
+			switch g.key.kind {
+			case ckRows:
+				if len(v) < 8 {
+					return fmt.Errorf("%w: short checkpoint row of table %d", ErrBadKey, g.key.id)
+				}
+				e.ts, v = int64(binary.BigEndian.Uint64(v[:8])), v[8:]
+			default:
+				if len(k) < 8 || len(v) == 0 {
+					return fmt.Errorf("%w: short change entry of table %d", ErrBadKey, g.key.id)
+				}
+				e.ts, k = int64(binary.BigEndian.Uint64(k[len(k)-8:])), k[:len(k)-8]
+				e.del, v = v[0] != 1, v[1:]
+			}
+			if len(g.buf)+len(k)+len(v) > math.MaxUint32 {
+				return fmt.Errorf("mvcc: checkpoint segment of table %d over 4 GiB", g.key.id)
+			}
+			e.pk = uint32(len(g.buf))
+			g.buf = append(g.buf, k...)
+			e.val = uint32(len(g.buf))
+			g.buf = append(g.buf, v...)
+			e.end = uint32(len(g.buf))
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		g.ents = append(g.ents, e)
+		if g.size() > limit {
+			return errSegTooBig
+		}
+	}
+	return nil
+}
+
+// segIter merges a cached checkpoint's rows with the cached change list
+// after it, both in key order: ckptIter's algorithm over memory. Strings
+// of the rows it returns share the segments' memory, which never changes.
+type segIter struct {
+	t     *catalog.Table
+	T     int64
+	rows  *segment
+	ri    int
+	chg   *segment // nil: no changes to apply
+	ci    int      // the next change entry not yet taken
+	cpk   []byte   // the next changed key with a version at or before T, or nil
+	cval  int      // its last such version's entry (deleted when del)
+	row   []types.Value
+	ts    int64
+	arena []types.Value
+	err   error
+}
+
+// nextChange finds the next key of the change list with a version at or
+// before T, and its last such version.
+func (s *segIter) nextChange() {
+	s.cpk = nil
+	g := s.chg
+	for s.ci < len(g.ents) {
+		start := s.ci
+		pk := g.entKey(start)
+		last := -1
+		for s.ci < len(g.ents) && bytes.Equal(g.entKey(s.ci), pk) {
+			if g.ents[s.ci].ts <= s.T {
+				last = s.ci
+			}
+			s.ci++
+		}
+		if last >= 0 {
+			s.cpk, s.cval = pk, last
+			return
+		}
+	}
+}
+
+func (s *segIter) decode(g *segment, i int) bool {
+	n := len(s.t.Columns)
+	if len(s.arena) < n {
+		s.arena = make([]types.Value, 256*n)
+	}
+	row := s.arena[:n:n]
+	s.arena = s.arena[n:]
+	s.row, s.err = decodeRow(row, s.t.Columns, g.entVal(i), true)
+	s.ts = g.ents[i].ts
+	return s.err == nil
+}
+
+func (s *segIter) Next() bool {
+	for s.err == nil {
+		var rowPK []byte
+		if s.ri < len(s.rows.ents) {
+			rowPK = s.rows.entKey(s.ri)
+		}
+		switch {
+		case rowPK == nil && s.cpk == nil:
+			return false
+		case rowPK != nil && (s.cpk == nil || bytes.Compare(rowPK, s.cpk) < 0):
+			s.ri++
+			return s.decode(s.rows, s.ri-1)
+		default:
+			if rowPK != nil && bytes.Equal(rowPK, s.cpk) {
+				s.ri++
+			}
+			i := s.cval
+			s.nextChange()
+			if s.chg.ents[i].del {
+				continue
+			}
+			return s.decode(s.chg, i)
+		}
+	}
+	return false
+}
+
+func (s *segIter) Row() []types.Value { return s.row }
+func (s *segIter) TS() int64          { return s.ts }
+func (s *segIter) Err() error         { return s.err }
+func (s *segIter) Close()             {}
