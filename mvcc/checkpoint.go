@@ -541,15 +541,16 @@ func (s *Store) scanCached(t *catalog.Table, T, rowsAt, chgAt int64) RowIter {
 // ckptIter merges a checkpoint's rows with the change list after it, both
 // in key order.
 type ckptIter struct {
-	t    *catalog.Table
-	T    int64
-	rows *badger.Iterator
-	rp   []byte
-	chg  *badger.Iterator // nil: no changes to apply
-	cp   []byte
-	row  []types.Value
-	ts   int64
-	err  error
+	t     *catalog.Table
+	T     int64
+	rows  *badger.Iterator
+	rp    []byte
+	chg   *badger.Iterator // nil: no changes to apply
+	cp    []byte
+	row   []types.Value
+	ts    int64
+	err   error
+	reuse bool
 
 	// The next changed key at T: its key, and its last version at or
 	// before T (cval nil: deleted; cok false: no version at or before T).
@@ -613,7 +614,7 @@ func (c *ckptIter) Next() bool {
 			err := c.rows.Item().Value(func(b []byte) error {
 				c.ts = int64(binary.BigEndian.Uint64(b[:8]))
 				var err error
-				c.row, err = DecodeRow(nil, c.t.Columns, b[8:])
+				c.row, err = DecodeRow(c.dst(), c.t.Columns, b[8:])
 				return err
 			})
 			c.rows.Next()
@@ -632,11 +633,22 @@ func (c *ckptIter) Next() bool {
 				continue
 			}
 			c.ts = ts
-			c.row, c.err = DecodeRow(nil, c.t.Columns, val)
+			c.row, c.err = DecodeRow(c.dst(), c.t.Columns, val)
 			return c.err == nil
 		}
 	}
 	return false
+}
+
+// ReuseRows makes Row's row overwritten by the next Next (RowReuser).
+func (c *ckptIter) ReuseRows() { c.reuse = true }
+
+// dst is where the next row is decoded: a new row, or the last one.
+func (c *ckptIter) dst() []types.Value {
+	if c.reuse {
+		return c.row
+	}
+	return nil
 }
 
 func (c *ckptIter) Row() []types.Value { return c.row }

@@ -220,8 +220,12 @@ type segIter struct {
 	row   []types.Value
 	ts    int64
 	arena []types.Value
+	reuse bool
 	err   error
 }
+
+// ReuseRows makes Row's row overwritten by the next Next (RowReuser).
+func (s *segIter) ReuseRows() { s.reuse = true }
 
 // nextChange finds the next key of the change list with a version at or
 // before T, and its last such version.
@@ -246,12 +250,18 @@ func (s *segIter) nextChange() {
 }
 
 func (s *segIter) decode(g *segment, i int) bool {
+	// Each row has room for one more value after it (RowIter.Row).
 	n := len(s.t.Columns)
-	if len(s.arena) < n {
-		s.arena = make([]types.Value, 256*n)
+	if s.reuse {
+		s.row, s.err = decodeRow(s.row, s.t.Columns, g.entVal(i), true)
+		s.ts = g.ents[i].ts
+		return s.err == nil
 	}
-	row := s.arena[:n:n]
-	s.arena = s.arena[n:]
+	if len(s.arena) < n+1 {
+		s.arena = make([]types.Value, 256*(n+1))
+	}
+	row := s.arena[: n : n+1]
+	s.arena = s.arena[n+1:]
 	s.row, s.err = decodeRow(row, s.t.Columns, g.entVal(i), true)
 	s.ts = g.ents[i].ts
 	return s.err == nil

@@ -206,6 +206,11 @@ func (sn *Snapshot) ScanVersions(t *catalog.Table, prefix []types.Value) RowIter
 	return &Iter{it: it, table: t, first: true}
 }
 
+// RowReuser is implemented by the iterators Scan returns: after
+// ReuseRows, Row returns a row the next call to Next overwrites, for a
+// caller that keeps nothing of a row past it (an allocation a row saved).
+type RowReuser interface{ ReuseRows() }
+
 // Iter walks rows of one table at a snapshot. Use it as
 //
 //	for it.Next() { row := it.Row() }
@@ -217,8 +222,12 @@ type Iter struct {
 	row   []types.Value
 	ts    int64
 	first bool
+	reuse bool
 	err   error
 }
+
+// ReuseRows makes Row's row overwritten by the next Next (RowReuser).
+func (i *Iter) ReuseRows() { i.reuse = true }
 
 // Next advances to the next visible row.
 func (i *Iter) Next() bool {
@@ -235,8 +244,12 @@ func (i *Iter) Next() bool {
 	}
 	item := i.it.Item()
 	err := item.Value(func(b []byte) error {
+		var dst []types.Value
+		if i.reuse {
+			dst = i.row
+		}
 		var err error
-		i.row, err = DecodeRow(nil, i.table.Columns, b)
+		i.row, err = DecodeRow(dst, i.table.Columns, b)
 		return err
 	})
 	if err != nil {
@@ -247,7 +260,10 @@ func (i *Iter) Next() bool {
 	return true
 }
 
-// Row returns the current row. It stays valid after Next.
+// Row returns the current row. It stays valid after Next (unless
+// ReuseRows was called), and it is the caller's: nothing else refers to it, or to the values a row may have
+// room for after its columns (cap beyond len), so a caller may append to
+// it in place. Every RowIter's rows are so.
 func (i *Iter) Row() []types.Value { return i.row }
 
 // TS returns the commit time of the current row's visible version.

@@ -184,7 +184,9 @@ func (it *setIter) Next() bool {
 	return true
 }
 
-func (it *setIter) Row() []types.Value { return it.rows[it.i].val }
+// Row returns a row the set keeps: without room after it, so that no
+// caller appends into memory another row may own (mvcc.Iter.Row).
+func (it *setIter) Row() []types.Value { v := it.rows[it.i].val; return v[:len(v):len(v)] }
 func (it *setIter) TS() int64          { return it.rows[it.i].ts }
 func (it *setIter) Err() error         { return nil }
 func (it *setIter) Close()             {}

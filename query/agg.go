@@ -2,6 +2,7 @@ package query
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/xwb1989/sqlparser"
@@ -232,7 +233,7 @@ type aggNode struct {
 func (n *aggNode) cols() []column { return n.outCols }
 
 func (n *aggNode) open(x *execCtx) (rowIter, error) {
-	it, err := n.in.open(x)
+	it, err := openTransient(x, n.in)
 	if err != nil {
 		return nil, err
 	}
@@ -244,6 +245,7 @@ func (n *aggNode) open(x *execCtx) (rowIter, error) {
 	index := map[string]int{}
 	var groups []*group
 	var kb, ab []byte
+	keys := make([]types.Value, len(n.b.groups))
 	rows := 0
 	for it.Next() {
 		if rows++; rows%1024 == 0 {
@@ -253,7 +255,6 @@ func (n *aggNode) open(x *execCtx) (rowIter, error) {
 		}
 		row := it.Row()
 		kb = kb[:0]
-		keys := make([]types.Value, len(n.b.groups))
 		for i, g := range n.b.groups {
 			keys[i] = g.eval(row)
 			kb = appendKey(kb, keys[i])
@@ -265,7 +266,7 @@ func (n *aggNode) open(x *execCtx) (rowIter, error) {
 			}
 			gi = len(groups)
 			index[string(kb)] = gi
-			groups = append(groups, &group{keys: keys, states: make([]aggState, len(n.b.aggs))})
+			groups = append(groups, &group{keys: slices.Clone(keys), states: make([]aggState, len(n.b.aggs))})
 		}
 		g := groups[gi]
 		for i, spec := range n.b.aggs {

@@ -156,6 +156,30 @@ func (f *filterIter) Err() error {
 }
 func (f *filterIter) Close() { f.in.Close() }
 
+// rowArena hands out rows cut from larger allocations, one for every
+// arenaRows rows instead of one a row. A row stays valid as long as it is
+// referenced (the garbage collector keeps its whole chunk then); a row
+// that fails its filter is given back (unrow), so what an operator holds
+// is mostly whole chunks.
+type rowArena struct {
+	chunk []types.Value
+	off   int
+}
+
+const arenaRows = 128
+
+func (a *rowArena) row(n int) []types.Value {
+	if len(a.chunk)-a.off < n {
+		a.chunk, a.off = make([]types.Value, arenaRows*n), 0
+	}
+	r := a.chunk[a.off : a.off+n : a.off+n]
+	a.off += n
+	return r
+}
+
+// unrow gives back the last row, of n values.
+func (a *rowArena) unrow(n int) { a.off -= n }
+
 func passes(pred *expr, row []types.Value) bool {
 	if pred == nil {
 		return true
@@ -175,7 +199,7 @@ type projectNode struct {
 func (n *projectNode) cols() []column { return n.outCols }
 
 func (n *projectNode) open(x *execCtx) (rowIter, error) {
-	it, err := n.in.open(x)
+	it, err := openTransient(x, n.in)
 	if err != nil {
 		return nil, err
 	}
@@ -191,6 +215,7 @@ type projectIter struct {
 	in    rowIter
 	exprs []*expr
 	row   []types.Value
+	arena rowArena
 }
 
 func (p *projectIter) Next() bool {
@@ -198,7 +223,7 @@ func (p *projectIter) Next() bool {
 		return false
 	}
 	in := p.in.Row()
-	p.row = make([]types.Value, len(p.exprs))
+	p.row = p.arena.row(len(p.exprs))
 	for i, e := range p.exprs {
 		p.row[i] = e.eval(in)
 	}

@@ -39,7 +39,32 @@ type joinNode struct {
 
 func (n *joinNode) cols() []column { return n.outCols }
 
-func (n *joinNode) open(x *execCtx) (rowIter, error) {
+func (n *joinNode) open(x *execCtx) (rowIter, error) { return n.openRows(x, false) }
+
+// openTransient opens n for a consumer that keeps nothing of a row once it
+// calls Next again (an aggregate, a projection: they keep values, not
+// rows; a join's left side): a join or a table scan below it, seen
+// through filters, then returns every row in one buffer instead of a new
+// row each.
+func openTransient(x *execCtx, n node) (rowIter, error) {
+	switch n := n.(type) {
+	case *joinNode:
+		return n.openRows(x, true)
+	case *scanNode:
+		return n.openRows(x, true)
+	case *filterNode:
+		it, err := openTransient(x, n.in)
+		if err != nil {
+			return nil, err
+		}
+		return &filterIter{in: it, pred: n.pred, ctx: x.ctx}, nil
+	}
+	return n.open(x)
+}
+
+// openRows opens the join; with transient, every row it returns is built
+// in the same buffer (openTransient).
+func (n *joinNode) openRows(x *execCtx, transient bool) (rowIter, error) {
 	nRight := len(n.right.cols())
 	var candidates func(l []types.Value) ([][]types.Value, error)
 	switch n.kind {
@@ -110,11 +135,12 @@ func (n *joinNode) open(x *execCtx) (rowIter, error) {
 			return table[string(kb)], nil
 		}
 	}
-	lit, err := n.left.open(x)
+	// The join keeps a left row only until it asks for the next one.
+	lit, err := openTransient(x, n.left)
 	if err != nil {
 		return nil, err
 	}
-	return &joinIter{left: lit, candidates: candidates, residual: n.residual, leftJoin: n.leftJoin, nRight: nRight, x: x}, nil
+	return &joinIter{left: lit, candidates: candidates, residual: n.residual, leftJoin: n.leftJoin, nRight: nRight, x: x, transient: transient}, nil
 }
 
 func (n *joinNode) explain(e *explainer, depth int) {
@@ -153,8 +179,13 @@ type joinIter struct {
 	pending [][]types.Value
 	matched bool
 	row     []types.Value
-	err     error
-	count   int
+	arena   rowArena
+	// transient: each row is built in buf, overwritten by the next
+	// (openTransient).
+	transient bool
+	buf       []types.Value
+	err       error
+	count     int
 }
 
 func (j *joinIter) Next() bool {
@@ -162,13 +193,23 @@ func (j *joinIter) Next() bool {
 		for len(j.pending) > 0 {
 			r := j.pending[0]
 			j.pending = j.pending[1:]
-			row := make([]types.Value, 0, len(j.lrow)+len(r))
-			row = append(row, j.lrow...)
-			row = append(row, r...)
+			n := len(j.lrow) + len(r)
+			var row []types.Value
+			if j.transient {
+				row = append(j.buf[:0], j.lrow...)
+				row = append(row, r...)
+				j.buf = row
+			} else {
+				row = j.arena.row(n)
+				copy(row[copy(row, j.lrow):], r)
+			}
 			if passes(j.residual, row) {
 				j.matched = true
 				j.row = row
 				return true
+			}
+			if !j.transient {
+				j.arena.unrow(n)
 			}
 		}
 		if j.lrow != nil && j.leftJoin && !j.matched {

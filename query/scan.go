@@ -63,7 +63,11 @@ func (n *scanNode) extra() int {
 	return 1
 }
 
-func (n *scanNode) open(x *execCtx) (rowIter, error) {
+func (n *scanNode) open(x *execCtx) (rowIter, error) { return n.openRows(x, false) }
+
+// openRows opens the scan; with transient, a full or prefix scan of a
+// table returns every row in the same buffer (openTransient).
+func (n *scanNode) openRows(x *execCtx, transient bool) (rowIter, error) {
 	switch n.kind {
 	case srcDual:
 		return &sliceIter{rows: [][]types.Value{{}}}, nil
@@ -107,7 +111,7 @@ func (n *scanNode) open(x *execCtx) (rowIter, error) {
 	if prefixes == nil {
 		prefixes = [][]types.Value{nil}
 	}
-	return &scanIter{r: r, n: n, prefixes: prefixes, x: x}, nil
+	return &scanIter{r: r, n: n, prefixes: prefixes, x: x, transient: transient}, nil
 }
 
 func (n *scanNode) filterOrTrue() *expr {
@@ -215,8 +219,12 @@ type scanIter struct {
 	prefixes [][]types.Value
 	it       mvcc.RowIter
 	row      []types.Value
-	err      error
-	count    int
+	arena    rowArena
+	// transient: every row is returned in buf (openTransient).
+	transient bool
+	buf       []types.Value
+	err       error
+	count     int
 }
 
 func (s *scanIter) Next() bool {
@@ -227,6 +235,9 @@ func (s *scanIter) Next() bool {
 			}
 			s.it = s.r.Scan(s.n.tbl, s.prefixes[0])
 			s.prefixes = s.prefixes[1:]
+			if r, ok := s.it.(mvcc.RowReuser); ok && s.transient {
+				r.ReuseRows()
+			}
 		}
 		for s.it.Next() {
 			if s.count++; s.count%1024 == 0 {
@@ -234,10 +245,18 @@ func (s *scanIter) Next() bool {
 					return false
 				}
 			}
-			row := s.it.Row()
-			out := make([]types.Value, 0, len(row)+1)
-			out = append(out, row...)
-			out = append(out, types.Time(s.it.TS()))
+			// Rows of mvcc's scans are this scan's own: when one has room
+			// for _ts after its columns (mvcc leaves it where it can), it
+			// is taken as it is.
+			out := s.it.Row()
+			if s.transient {
+				s.buf = append(append(s.buf[:0], out...), types.Time(s.it.TS()))
+				out = s.buf
+			} else if cap(out) > len(out) {
+				out = append(out, types.Time(s.it.TS()))
+			} else {
+				out = append(append(s.arena.row(len(out) + 1)[:0], out...), types.Time(s.it.TS()))
+			}
 			if passes(s.n.filter, out) {
 				s.row = out
 				return true
