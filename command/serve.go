@@ -50,7 +50,7 @@ func serveCommand() *cli.Command {
 			&cli.StringFlag{Name: "epoch", Usage: "default epoch length of views on the timeline", Value: "1s"},
 			&cli.StringFlag{Name: "block-cache", Usage: "memory for the store's cache of table blocks (bytes, or with KiB/MiB/GiB)", Value: "256MiB"},
 			&cli.DurationFlag{Name: "checkpoint-poll", Usage: "how often the checkpointer looks for tables due a checkpoint", Value: time.Second},
-			&cli.Int64Flag{Name: "checkpoint-min", Usage: "versions a table takes, while ingest runs, before a checkpoint of it (and at least 4x its rows); -1 turns checkpoints off", Value: 100_000},
+			&cli.Int64Flag{Name: "checkpoint-min", Usage: "versions a table takes, while ingest runs, before a checkpoint of it (and at least 4x its rows); -1 turns checkpoints off", Value: 1_000_000},
 			&cli.StringFlag{Name: "segment-cache", Usage: "memory for checkpoints kept for scans (bytes, or with KiB/MiB/GiB), or off", Value: "512MiB"},
 			&cli.DurationFlag{Name: "shutdown-timeout", Usage: "how long in-flight requests may finish after SIGTERM/SIGINT", Value: 20 * time.Second},
 		},

@@ -22,7 +22,7 @@ import (
 // by maintenance after G passes it.
 
 const (
-	defaultCheckpointMin = 100_000
+	defaultCheckpointMin = 1_000_000
 	// checkpointEvery: a table is checkpointed (while G moves) after this
 	// many times as many versions as it had rows at its last checkpoint.
 	checkpointEvery        = 4

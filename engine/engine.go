@@ -42,7 +42,7 @@ type Options struct {
 	EpochLength int64
 	// CheckpointMin is how many versions a table gets before a checkpoint
 	// of it is considered while ingest runs (see checkpoint.go): 0 means
-	// the default of 100,000; a negative value turns the background
+	// the default of 1,000,000; a negative value turns the background
 	// checkpointer off.
 	CheckpointMin int64
 	// CheckpointPoll is how often the checkpointer looks for due tables

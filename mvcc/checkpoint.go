@@ -29,16 +29,17 @@ import (
 //	R | c | key -> ts of the visible version, row     (each row visible at c)
 //	C | c | key | ts -> 1 row, or 0 for a delete       (each version in (c', c])
 //
-// where c' is the table's previous checkpoint (for the first, the change
-// list holds every version from the start). A scan AS OF T with
-// c' < T <= c merges, in key order, the rows of c' (none before the
-// first) with the change list of c, where a key's last version at or
-// before T replaces its row. Both are sequential reads of entries with
-// one version each, so the scan costs the rows at c' plus the versions of
-// one interval (which the engine keeps to a few times the table's size),
-// whatever the depth of the history; the segment cache (ckcache.go) keeps
-// recently read ones in memory. A scan after the last checkpoint reads
-// the versions.
+// where c' is the table's previous checkpoint. A scan AS OF T with
+// c' < T <= c merges, in key order, the rows of c' with the change list
+// of c, where a key's last version at or before T replaces its row. Both
+// are sequential reads of entries with one version each, so the scan
+// costs the rows at c' plus the versions of one interval (which the
+// engine keeps to about the table's size), whatever the depth of the
+// history; the segment cache (ckcache.go) keeps recently read ones in
+// memory. A scan before the first checkpoint reads the versions up to it
+// into that cache once (the first has no change list: writing one would
+// copy the whole history at a cost ingest pays); a scan after the last
+// reads the versions.
 //
 // A checkpoint is written after the instant is sealed (no version at or
 // before it can be added), then recorded in the meta record ckpt/<id>; a
@@ -64,10 +65,9 @@ type checkpoints struct {
 type tableCkpts struct {
 	At []int64 `json:"at"` // completed checkpoints, ascending
 	// Changes[i] says whether checkpoint i holds the versions since
-	// checkpoint i-1, or since the start for the first (not one taken
-	// after the retention horizon passed that point: Badger may have
-	// merged away versions, deletes included, that the list would need).
-	// Stores written before first checkpoints had them hold false.
+	// checkpoint i-1 (not the first, nor one taken after the retention
+	// horizon passed the previous one: Badger may have merged away
+	// versions, deletes included, that the list would need).
 	Changes []bool `json:"changes"`
 	Rows    int64  `json:"rows"` // rows visible at the last one
 }
@@ -234,12 +234,11 @@ func (s *Store) Checkpoint(t *catalog.Table, c int64) (int64, error) {
 		err = s.buildFrom(&b, prev, delta)
 		changes = true
 	} else {
-		// The change list holds the versions since the previous checkpoint,
-		// or since the start for the first, unless the retention horizon
-		// passed that point (see tableCkpts.Changes).
-		h := s.Horizon()
-		changes = h == 0 || prev >= h
-		later, err = s.buildByWalk(&b, c, prev, changes)
+		if prev >= 0 && prev < s.Horizon() {
+			prev = -1 // no change list since last (see tableCkpts.Changes)
+		}
+		later, err = s.buildByWalk(&b, c, prev)
+		changes = prev >= 0
 	}
 	if err == nil {
 		err = wb.Flush()
@@ -324,12 +323,9 @@ func (b *ckBuilder) change(pk []byte, ts int64, val []byte) error {
 }
 
 // buildByWalk writes the checkpoint at c from every version of the table
-// (and, with changes, the change list of (prev, c], where prev -1 is the
-// start); it returns the versions after c it saw.
-func (s *Store) buildByWalk(b *ckBuilder, c, prev int64, changes bool) ([]logEnt, error) {
-	if !changes {
-		prev = -1
-	}
+// (and, when prev >= 0, the change list of (prev, c]); it returns the
+// versions after c it saw.
+func (s *Store) buildByWalk(b *ckBuilder, c, prev int64) ([]logEnt, error) {
 	txn := s.db.NewTransactionAt(math.MaxUint64, false)
 	defer txn.Discard()
 	p := tablePrefix(nil, b.t.ID)
@@ -369,7 +365,7 @@ func (s *Store) buildByWalk(b *ckBuilder, c, prev int64, changes bool) ([]logEnt
 			}
 		}
 		seen = true
-		if changes && ts > prev {
+		if prev >= 0 && ts > prev {
 			if err := b.change(pk, ts, val); err != nil {
 				return nil, err
 			}
@@ -485,18 +481,21 @@ func (s *Store) scanFrom(sn *Snapshot, t *catalog.Table) RowIter {
 	}
 	s.ckpts.mu.Unlock()
 	// The checkpoint at or before T, and the next one (whose change list
-	// holds the versions after it). Before the first, its change list (when
-	// it holds every version from the start) applies to no rows.
+	// holds the versions after it).
 	i := sort.Search(len(at), func(i int) bool { return at[i] > T }) - 1
 	var rowsAt, chgAt int64
 	switch {
 	case i >= 0 && at[i] == T:
 		rowsAt, chgAt = at[i], noRows
-	case i+1 < len(at) && changes[i+1]:
-		rowsAt, chgAt = noRows, at[i+1]
-		if i >= 0 {
-			rowsAt = at[i]
+	case i >= 0 && i+1 < len(at) && changes[i+1]:
+		rowsAt, chgAt = at[i], at[i+1]
+	case i < 0 && len(at) > 0:
+		// Before the first checkpoint: the versions up to it, sealed,
+		// read once into the segment cache (or walked by the scan).
+		if it := s.scanCachedVersions(t, T, at[0]); it != nil {
+			return it
 		}
+		return nil
 	default:
 		return nil
 	}
@@ -515,9 +514,8 @@ func (s *Store) scanFrom(sn *Snapshot, t *catalog.Table) RowIter {
 	return ci
 }
 
-// noRows stands for "no checkpoint" in scanFrom: the rows of a scan
-// before a table's first checkpoint, no change list for a scan at a
-// checkpoint. No entry has this prefix.
+// noRows stands for "no change list" in scanFrom: a scan at a
+// checkpoint.
 const noRows = -1
 
 // scanCached is scanFrom's scan over the segment cache, or nil when a

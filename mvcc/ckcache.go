@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 
 	"github.com/dgraph-io/badger/v4"
@@ -161,6 +162,9 @@ func (c *segCache) purge(id uint32) {
 // load reads the segment's entries from Badger, or stops with
 // errSegTooBig once they take more than limit bytes.
 func (g *segment) load(s *Store, limit int64) error {
+	if g.key.kind == segVersions {
+		return g.loadVersions(s, limit)
+	}
 	p := ckPrefix(g.key.id, g.key.kind, g.key.c)
 	txn := s.db.NewTransactionAt(math.MaxUint64, false)
 	defer txn.Discard()
@@ -169,40 +173,103 @@ func (g *segment) load(s *Store, limit int64) error {
 	for it.Seek(p); it.Valid(); it.Next() {
 		item := it.Item()
 		k := item.Key()[len(p):]
-		var e segEnt
 		err := item.Value(func(v []byte) error {
+			var (
+				ts  int64
+				del bool
+			)
 			switch g.key.kind {
 			case ckRows:
 				if len(v) < 8 {
 					return fmt.Errorf("%w: short checkpoint row of table %d", ErrBadKey, g.key.id)
 				}
-				e.ts, v = int64(binary.BigEndian.Uint64(v[:8])), v[8:]
+				ts, v = int64(binary.BigEndian.Uint64(v[:8])), v[8:]
 			default:
 				if len(k) < 8 || len(v) == 0 {
 					return fmt.Errorf("%w: short change entry of table %d", ErrBadKey, g.key.id)
 				}
-				e.ts, k = int64(binary.BigEndian.Uint64(k[len(k)-8:])), k[:len(k)-8]
-				e.del, v = v[0] != 1, v[1:]
+				ts, k = int64(binary.BigEndian.Uint64(k[len(k)-8:])), k[:len(k)-8]
+				del, v = v[0] != 1, v[1:]
 			}
-			if len(g.buf)+len(k)+len(v) > math.MaxUint32 {
-				return fmt.Errorf("mvcc: checkpoint segment of table %d over 4 GiB", g.key.id)
-			}
-			e.pk = uint32(len(g.buf))
-			g.buf = append(g.buf, k...)
-			e.val = uint32(len(g.buf))
-			g.buf = append(g.buf, v...)
-			e.end = uint32(len(g.buf))
-			return nil
+			return g.add(k, v, ts, del, limit)
 		})
 		if err != nil {
 			return err
 		}
-		g.ents = append(g.ents, e)
-		if g.size() > limit {
-			return errSegTooBig
-		}
 	}
 	return nil
+}
+
+// segVersions is the kind of a segment that is no checkpoint's: the
+// versions of a table up to its first checkpoint c, read from the table's
+// own entries, in the layout of a change list. They are sealed (c is), so
+// they never change either; reads at or after the retention horizon see
+// the same versions in it as in Badger (Badger keeps, for each key, the
+// version visible at the horizon).
+const segVersions byte = 'V'
+
+// add appends one entry, or fails with errSegTooBig past limit.
+func (g *segment) add(pk, val []byte, ts int64, del bool, limit int64) error {
+	if int64(len(g.buf))+int64(len(pk))+int64(len(val)) > math.MaxUint32 {
+		return errSegTooBig
+	}
+	e := segEnt{pk: uint32(len(g.buf)), ts: ts, del: del}
+	g.buf = append(g.buf, pk...)
+	e.val = uint32(len(g.buf))
+	g.buf = append(g.buf, val...)
+	e.end = uint32(len(g.buf))
+	g.ents = append(g.ents, e)
+	if g.size() > limit {
+		return errSegTooBig
+	}
+	return nil
+}
+
+// loadVersions reads every version at or before g.key.c of the table,
+// each key's oldest first.
+func (g *segment) loadVersions(s *Store, limit int64) error {
+	p := tablePrefix(nil, g.key.id)
+	txn := s.db.NewTransactionAt(math.MaxUint64, false)
+	defer txn.Discard()
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: p, AllVersions: true})
+	defer it.Close()
+	run := 0 // entries of the current key (Badger gives them newest first)
+	for it.Seek(p); it.Valid(); it.Next() {
+		item := it.Item()
+		ts := TS(item.Version())
+		if ts > g.key.c {
+			continue
+		}
+		k := item.Key()[len(p):]
+		if run > 0 && !bytes.Equal(g.entKey(len(g.ents)-1), k) {
+			slices.Reverse(g.ents[len(g.ents)-run:])
+			run = 0
+		}
+		var err error
+		if item.IsDeletedOrExpired() {
+			err = g.add(k, nil, ts, true, limit)
+		} else {
+			err = item.Value(func(v []byte) error { return g.add(k, v, ts, false, limit) })
+		}
+		if err != nil {
+			return err
+		}
+		run++
+	}
+	slices.Reverse(g.ents[len(g.ents)-run:])
+	return nil
+}
+
+// scanCachedVersions is the scan AS OF T < c, t's first checkpoint, over
+// the cached versions up to c, or nil when they are not in the cache.
+func (s *Store) scanCachedVersions(t *catalog.Table, T, c int64) RowIter {
+	chg, err := s.segs.get(s, segKey{t.ID, segVersions, c})
+	if chg == nil || err != nil {
+		return nil
+	}
+	si := &segIter{t: t, T: T, rows: &segment{}, chg: chg}
+	si.nextChange()
+	return si
 }
 
 // segIter merges a cached checkpoint's rows with the cached change list
