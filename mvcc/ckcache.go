@@ -63,6 +63,7 @@ type segEnt struct {
 	pk, val, end uint32
 	ts           int64 // a row's commit time, or a change's version time
 	del          bool  // a change that deletes the key
+	same         bool  // the key is the one of the entry before
 }
 
 func (g *segment) size() int64 { return int64(len(g.buf)) + int64(len(g.ents))*24 + 128 }
@@ -110,6 +111,11 @@ func (c *segCache) get(s *Store, k segKey) (*segment, error) {
 	c.mu.Unlock()
 
 	g.err = g.load(s, c.budget/2)
+	if g.err == nil {
+		for i := 1; i < len(g.ents); i++ {
+			g.ents[i].same = bytes.Equal(g.entKey(i), g.entKey(i-1))
+		}
+	}
 	if g.tooBig = errors.Is(g.err, errSegTooBig); g.tooBig {
 		g.err, g.buf, g.ents = nil, nil, nil
 	}
@@ -300,17 +306,17 @@ func (s *segIter) nextChange() {
 	s.cpk = nil
 	g := s.chg
 	for s.ci < len(g.ents) {
-		start := s.ci
-		pk := g.entKey(start)
-		last := -1
-		for s.ci < len(g.ents) && bytes.Equal(g.entKey(s.ci), pk) {
+		start, last := s.ci, -1
+		for {
 			if g.ents[s.ci].ts <= s.T {
 				last = s.ci
 			}
-			s.ci++
+			if s.ci++; s.ci == len(g.ents) || !g.ents[s.ci].same {
+				break
+			}
 		}
 		if last >= 0 {
-			s.cpk, s.cval = pk, last
+			s.cpk, s.cval = g.entKey(start), last
 			return
 		}
 	}
