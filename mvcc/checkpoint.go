@@ -526,11 +526,12 @@ func (s *Store) scanCached(t *catalog.Table, T, rowsAt, chgAt int64) RowIter {
 	if rows == nil || err != nil {
 		return nil
 	}
-	si := &segIter{t: t, T: T, rows: rows}
+	si := &segIter{t: t, T: T, rows: rows, rend: len(rows.ents)}
 	if chgAt != noRows {
 		if si.chg, err = s.segs.get(s, segKey{t.ID, ckChanges, chgAt}); si.chg == nil || err != nil {
 			return nil
 		}
+		si.cend = len(si.chg.ents)
 		si.nextChange()
 	}
 	return si

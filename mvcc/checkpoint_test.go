@@ -91,7 +91,7 @@ func TestCheckpointScansEqualVersionScans(t *testing.T) {
 			if got := fmt.Sprint(ckAt(st, tbl)); got != fmt.Sprint(cks) {
 				t.Fatalf("checkpoints %s, want %v", got, cks)
 			}
-			viaCheckpoint, viaCache := 0, 0
+			viaCheckpoint, viaCache, split := 0, 0, 0
 			for T := int64(-1); T <= end; T++ {
 				sn := st.At(T)
 				it := sn.Scan(tbl, nil)
@@ -103,10 +103,21 @@ func TestCheckpointScansEqualVersionScans(t *testing.T) {
 					viaCache++
 				}
 				got, want := scanText(t, it), scanText(t, sn.ScanVersions(tbl, nil))
-				sn.Close()
 				if got != want {
 					t.Fatalf("AS OF %d:\n got %s\nwant %s", T, got, want)
 				}
+				// Split into parts, the scan returns the same rows.
+				if parts := sn.ScanParts(tbl, 1+int(T%7)); parts != nil {
+					split++
+					var b strings.Builder
+					for _, p := range parts {
+						b.WriteString(scanText(t, p))
+					}
+					if b.String() != want {
+						t.Fatalf("AS OF %d in %d parts:\n got %s\nwant %s", T, len(parts), b.String(), want)
+					}
+				}
+				sn.Close()
 			}
 			// Instants from the first checkpoint to the last; with the
 			// segment cache, those before the first too (from the versions
@@ -117,6 +128,9 @@ func TestCheckpointScansEqualVersionScans(t *testing.T) {
 			}
 			if viaCheckpoint < want || tc.cache <= 0 && viaCheckpoint != want {
 				t.Errorf("%d scans read a checkpoint, want %d", viaCheckpoint, want)
+			}
+			if split < viaCache/2 {
+				t.Errorf("%d of %d scans through the cache were split into parts", split, viaCache)
 			}
 			switch {
 			case tc.cache < 0 && viaCache != 0:

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sort"
 	"sync"
 
 	"github.com/dgraph-io/badger/v4"
@@ -273,7 +274,7 @@ func (s *Store) scanCachedVersions(t *catalog.Table, T, c int64) RowIter {
 	if chg == nil || err != nil {
 		return nil
 	}
-	si := &segIter{t: t, T: T, rows: &segment{}, chg: chg}
+	si := &segIter{t: t, T: T, rows: &segment{}, chg: chg, cend: len(chg.ents)}
 	si.nextChange()
 	return si
 }
@@ -286,8 +287,10 @@ type segIter struct {
 	T     int64
 	rows  *segment
 	ri    int
+	rend  int      // the end of the rows read (a part's, or len(rows.ents))
 	chg   *segment // nil: no changes to apply
 	ci    int      // the next change entry not yet taken
+	cend  int      // the end of the changes read
 	cpk   []byte   // the next changed key with a version at or before T, or nil
 	cval  int      // its last such version's entry (deleted when del)
 	row   []types.Value
@@ -305,13 +308,13 @@ func (s *segIter) ReuseRows() { s.reuse = true }
 func (s *segIter) nextChange() {
 	s.cpk = nil
 	g := s.chg
-	for s.ci < len(g.ents) {
+	for s.ci < s.cend {
 		start, last := s.ci, -1
 		for {
 			if g.ents[s.ci].ts <= s.T {
 				last = s.ci
 			}
-			if s.ci++; s.ci == len(g.ents) || !g.ents[s.ci].same {
+			if s.ci++; s.ci == s.cend || !g.ents[s.ci].same {
 				break
 			}
 		}
@@ -343,7 +346,7 @@ func (s *segIter) decode(g *segment, i int) bool {
 func (s *segIter) Next() bool {
 	for s.err == nil {
 		var rowPK []byte
-		if s.ri < len(s.rows.ents) {
+		if s.ri < s.rend {
 			rowPK = s.rows.entKey(s.ri)
 		}
 		switch {
@@ -371,3 +374,63 @@ func (s *segIter) Row() []types.Value { return s.row }
 func (s *segIter) TS() int64          { return s.ts }
 func (s *segIter) Err() error         { return s.err }
 func (s *segIter) Close()             {}
+
+// lowerBound returns the first entry of g whose key is at or after k.
+func (g *segment) lowerBound(k []byte) int {
+	return sort.Search(len(g.ents), func(i int) bool { return bytes.Compare(g.entKey(i), k) >= 0 })
+}
+
+// ScanParts splits the scan of the whole of t AS OF the snapshot's instant
+// into scans of consecutive key ranges of about rowsPerPart entries each,
+// in key order, when that scan reads the segment cache; it returns nil
+// otherwise (scan with Scan). Together the parts return exactly Scan's
+// rows, in the same order; each may be read on its own goroutine.
+func (sn *Snapshot) ScanParts(t *catalog.Table, rowsPerPart int) []RowIter {
+	if sn.s == nil || rowsPerPart <= 0 {
+		return nil
+	}
+	it := sn.s.scanFrom(sn, t)
+	si, ok := it.(*segIter)
+	if !ok {
+		if it != nil {
+			it.Close() // Badger's iterators: no parts
+		}
+		return nil
+	}
+	// Split keys from the larger segment, each the first of its key's
+	// entries.
+	by := si.rows
+	if si.chg != nil && len(si.chg.ents) > len(by.ents) {
+		by = si.chg
+	}
+	var splits [][]byte
+	for i := rowsPerPart; i < len(by.ents); i += rowsPerPart {
+		k := by.entKey(i)
+		if len(splits) == 0 || !bytes.Equal(splits[len(splits)-1], k) {
+			splits = append(splits, k)
+		}
+	}
+	if len(splits) == 0 {
+		return nil
+	}
+	parts := make([]RowIter, 0, len(splits)+1)
+	ri, ci := 0, 0
+	for i := 0; i <= len(splits); i++ {
+		p := &segIter{t: t, T: si.T, rows: si.rows, ri: ri, rend: len(si.rows.ents), chg: si.chg, ci: ci}
+		if si.chg != nil {
+			p.cend = len(si.chg.ents)
+		}
+		if i < len(splits) {
+			p.rend = si.rows.lowerBound(splits[i])
+			if si.chg != nil {
+				p.cend = si.chg.lowerBound(splits[i])
+			}
+		}
+		ri, ci = p.rend, p.cend
+		if p.chg != nil {
+			p.nextChange()
+		}
+		parts = append(parts, p)
+	}
+	return parts
+}
