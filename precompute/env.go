@@ -168,6 +168,15 @@ func (r *restricted) Scan(t *catalog.Table, prefix []types.Value) mvcc.RowIter {
 	return &setIter{rows: s.rows, i: i - 1, prefix: p}
 }
 
+// ScanParts cuts scans of the tables it does not restrict only (the
+// embedded snapshot's would read the whole of a restricted one).
+func (r *restricted) ScanParts(t *catalog.Table, rowsPerPart int) []mvcc.RowIter {
+	if _, ok := r.only[t.ID]; ok {
+		return nil
+	}
+	return r.Snapshot.ScanParts(t, rowsPerPart)
+}
+
 // setIter iterates the rows of a rowSet that start with a key prefix.
 type setIter struct {
 	rows   []row

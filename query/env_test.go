@@ -32,7 +32,12 @@ type testEnv struct {
 	st  *mvcc.Store
 	cat *catalog.Catalog
 	g   int64
+	// versions is what EstimateVersions says of each table (none: 0, so
+	// joins keep their index lookups).
+	versions map[string]int64
 }
+
+func (e *testEnv) EstimateVersions(t *catalog.Table) int64 { return e.versions[t.Name] }
 
 func (e *testEnv) Catalog() *catalog.Catalog { return e.cat }
 func (e *testEnv) Watermark() int64          { return e.g }
@@ -67,9 +72,11 @@ func (e *testEnv) SystemTable(name string) ([]catalog.Column, [][]types.Value, b
 	return cols, rows, true, nil
 }
 
-func newTestEnv(t testing.TB) *testEnv {
+func newTestEnv(t testing.TB) *testEnv { return newTestEnvOpts(t, mvcc.Options{InMemory: true}) }
+
+func newTestEnvOpts(t testing.TB, opts mvcc.Options) *testEnv {
 	t.Helper()
-	st, err := mvcc.Open("", mvcc.Options{InMemory: true})
+	st, err := mvcc.Open("", opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -120,6 +120,9 @@ func (n *joinNode) openRows(x *execCtx, transient bool) (rowIter, error) {
 		if err != nil {
 			return nil, err
 		}
+		if parts := n.parallelParts(x); parts != nil {
+			return newParJoinIter(x, n, table, parts), nil
+		}
 		candidates = func(l []types.Value) ([][]types.Value, error) {
 			if n.kind == joinNested {
 				return all, nil
