@@ -87,42 +87,21 @@ func (n *joinNode) openRows(x *execCtx, transient bool) (rowIter, error) {
 			return [][]types.Value{row}, nil
 		}
 	default:
-		rit, err := n.right.open(x)
-		if err != nil {
-			return nil, err
-		}
 		table := map[string][][]types.Value{}
 		var all [][]types.Value
-		var kb []byte
-	build:
-		for rit.Next() {
-			row := rit.Row()
-			if err := x.hold(); err != nil {
-				rit.Close()
-				return nil, err
-			}
-			if n.kind == joinNested {
-				all = append(all, row)
-				continue
-			}
-			kb = kb[:0]
-			for _, k := range n.rightKeys {
-				v := k.eval(row)
-				if v.IsNull() {
-					continue build // NULL never equals anything
-				}
-				kb = appendKey(kb, v)
-			}
-			table[string(kb)] = append(table[string(kb)], row)
+		var err error
+		if parts := n.scanParts(x, n.right); parts != nil {
+			err = n.buildParallel(x, parts, table)
+		} else {
+			all, err = n.build(x, table)
 		}
-		err = rit.Err()
-		rit.Close()
 		if err != nil {
 			return nil, err
 		}
-		if parts := n.parallelParts(x); parts != nil {
+		if parts := n.scanParts(x, n.left); parts != nil {
 			return newParJoinIter(x, n, table, parts), nil
 		}
+		var kb []byte
 		candidates = func(l []types.Value) ([][]types.Value, error) {
 			if n.kind == joinNested {
 				return all, nil
@@ -144,6 +123,39 @@ func (n *joinNode) openRows(x *execCtx, transient bool) (rowIter, error) {
 		return nil, err
 	}
 	return &joinIter{left: lit, candidates: candidates, residual: n.residual, leftJoin: n.leftJoin, nRight: nRight, x: x, transient: transient}, nil
+}
+
+// build reads the right side into table by key (a hash join) or returns
+// all its rows (a nested loop join).
+func (n *joinNode) build(x *execCtx, table map[string][][]types.Value) ([][]types.Value, error) {
+	rit, err := n.right.open(x)
+	if err != nil {
+		return nil, err
+	}
+	defer rit.Close()
+	var all [][]types.Value
+	var kb []byte
+build:
+	for rit.Next() {
+		row := rit.Row()
+		if err := x.hold(); err != nil {
+			return nil, err
+		}
+		if n.kind == joinNested {
+			all = append(all, row)
+			continue
+		}
+		kb = kb[:0]
+		for _, k := range n.rightKeys {
+			v := k.eval(row)
+			if v.IsNull() {
+				continue build // NULL never equals anything
+			}
+			kb = appendKey(kb, v)
+		}
+		table[string(kb)] = append(table[string(kb)], row)
+	}
+	return all, rit.Err()
 }
 
 func (n *joinNode) explain(e *explainer, depth int) {

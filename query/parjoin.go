@@ -1,6 +1,7 @@
 package query
 
 import (
+	"context"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -10,20 +11,23 @@ import (
 	"ttq/types"
 )
 
-// A hash join whose left side is a whole-table scan read from the store's
-// segment cache probes on every core: the scan is cut into key ranges
-// (mvcc.Snapshot.ScanParts), workers each take the next range, read it,
-// filter it and probe the hash table (read-only by then), and the join
-// returns the ranges' rows in key order, as the single-threaded join
-// does: every operator above it sees the same rows in the same order, so
-// answers (sums of doubles included) do not depend on the number of
-// cores. Workers run at most two ranges a core ahead of the consumer.
+// A hash join whose sides are whole-table scans read from the store's
+// segment cache runs on every core: each scan is cut into key ranges
+// (mvcc.Snapshot.ScanParts) and workers each take the next range. For the
+// right side they read and filter it and compute each row's key, and the
+// hash table is filled from the ranges in key order; for the left side
+// they read, filter and probe it (the table is read-only by then), and
+// the join returns the ranges' rows in key order. Either way every
+// operator sees the rows the single-threaded join gives, in the same
+// order, so answers (sums of doubles included) do not depend on the
+// number of cores. Workers run at most two ranges a core ahead of the
+// consumer.
 
 // partRows is about how many entries of the cached segments a range holds
 // (a variable for tests).
 var partRows = 16384
 
-// parJoins counts the joins that probed in parallel (for tests).
+// parJoins counts the join sides that ran in parallel (for tests).
 var parJoins atomic.Int64
 
 // partScanner is implemented by readers whose whole-table scans can be
@@ -33,10 +37,10 @@ type partScanner interface {
 	ScanParts(t *catalog.Table, rowsPerPart int) []mvcc.RowIter
 }
 
-// parallelParts returns the key ranges of the join's left scan when the
-// join can probe in parallel, or nil.
-func (n *joinNode) parallelParts(x *execCtx) []mvcc.RowIter {
-	sc, ok := n.left.(*scanNode)
+// scanParts returns the key ranges of side, a side of a hash join, when
+// it is a whole-table scan that can be read in parallel, or nil.
+func (n *joinNode) scanParts(x *execCtx, side node) []mvcc.RowIter {
+	sc, ok := side.(*scanNode)
 	if !ok || n.kind != joinHash || sc.kind != srcTable || sc.point || sc.keys != nil || runtime.GOMAXPROCS(0) < 2 {
 		return nil
 	}
@@ -51,41 +55,36 @@ func (n *joinNode) parallelParts(x *execCtx) []mvcc.RowIter {
 		}
 		return nil
 	}
+	parJoins.Add(1)
 	return parts
 }
 
-// parJoinIter is the join's iterator when it probes in parallel.
-type parJoinIter struct {
-	x        *execCtx
-	n        *joinNode
-	filter   *expr // the left scan's
-	table    map[string][][]types.Value
+// partRunner runs fn over key ranges on every core and hands the results
+// back in range order (next).
+type partRunner[R any] struct {
+	ctx      context.Context
 	parts    []mvcc.RowIter
-	results  []parResult
-	next     atomic.Int64  // the next range a worker takes
-	tokens   chan struct{} // one a range taken and not yet returned
+	fn       func(w *parWorker, it mvcc.RowIter) (R, error)
+	results  []partResult[R]
+	taken    atomic.Int64  // ranges taken by workers
+	tokens   chan struct{} // one a range taken and not yet handed back
 	quit     chan struct{}
 	quitOnce sync.Once
 	wg       sync.WaitGroup
-
-	cur  int // the range being returned
-	rows [][]types.Value
-	row  []types.Value
-	err  error
+	cur      int // the next range to hand back
 }
 
-type parResult struct {
+type partResult[R any] struct {
 	done chan struct{}
-	rows [][]types.Value
+	r    R
 	err  error
 }
 
-func newParJoinIter(x *execCtx, n *joinNode, table map[string][][]types.Value, parts []mvcc.RowIter) *parJoinIter {
-	parJoins.Add(1)
+func runParts[R any](ctx context.Context, parts []mvcc.RowIter, fn func(w *parWorker, it mvcc.RowIter) (R, error)) *partRunner[R] {
 	workers := min(runtime.GOMAXPROCS(0), len(parts))
-	p := &parJoinIter{
-		x: x, n: n, filter: n.left.(*scanNode).filter, table: table, parts: parts,
-		results: make([]parResult, len(parts)),
+	p := &partRunner[R]{
+		ctx: ctx, parts: parts, fn: fn,
+		results: make([]partResult[R], len(parts)),
 		tokens:  make(chan struct{}, 2*workers),
 		quit:    make(chan struct{}),
 	}
@@ -99,93 +98,204 @@ func newParJoinIter(x *execCtx, n *joinNode, table map[string][][]types.Value, p
 	return p
 }
 
-func (p *parJoinIter) work() {
+func (p *partRunner[R]) work() {
 	defer p.wg.Done()
-	var w parWorker
+	w := &parWorker{quit: p.quit, ctx: p.ctx}
 	for {
 		select {
 		case p.tokens <- struct{}{}:
 		case <-p.quit:
 			return
 		}
-		i := int(p.next.Add(1) - 1)
+		i := int(p.taken.Add(1) - 1)
 		if i >= len(p.parts) {
 			return
 		}
 		r := &p.results[i]
-		r.rows, r.err = w.run(p, p.parts[i])
+		if rr, ok := p.parts[i].(mvcc.RowReuser); ok {
+			rr.ReuseRows()
+		}
+		r.r, r.err = p.fn(w, p.parts[i])
+		if r.err == nil {
+			r.err = p.parts[i].Err()
+		}
 		p.parts[i].Close()
 		close(r.done)
 	}
 }
 
+// next returns the next range's result; ok is false after the last.
+func (p *partRunner[R]) next() (r R, ok bool, err error) {
+	if p.cur >= len(p.results) {
+		return r, false, nil
+	}
+	res := &p.results[p.cur]
+	select {
+	case <-res.done:
+	case <-p.ctx.Done():
+		return r, false, p.ctx.Err()
+	}
+	r, err = res.r, res.err
+	var zero R
+	res.r = zero
+	p.cur++
+	<-p.tokens // its range is handed back: a worker may take another
+	return r, true, err
+}
+
+// close stops the workers and waits for them; ranges no worker took are
+// closed here.
+func (p *partRunner[R]) close() {
+	p.quitOnce.Do(func() { close(p.quit) })
+	p.wg.Wait()
+	for i := int(min(p.taken.Load(), int64(len(p.parts)))); i < len(p.parts); i++ {
+		p.parts[i].Close()
+	}
+}
+
 // parWorker holds one worker's buffers.
 type parWorker struct {
+	quit  chan struct{}
+	ctx   context.Context
 	lrow  []types.Value
 	kb    []byte
 	arena rowArena
+	count int
 }
 
-// run reads one range: joinIter's loop over scanIter's rows.
-func (w *parWorker) run(p *parJoinIter, it mvcc.RowIter) ([][]types.Value, error) {
-	if r, ok := it.(mvcc.RowReuser); ok {
-		r.ReuseRows()
+// stopped says, every 1024 rows, whether the statement was cancelled
+// (err) or the consumer stopped reading (true, nil).
+func (w *parWorker) stopped() (bool, error) {
+	if w.count++; w.count%1024 != 0 {
+		return false, nil
 	}
-	n := p.n
-	nRight := len(n.right.cols())
-	var out [][]types.Value
-	count := 0
-	for it.Next() {
-		if count++; count%1024 == 0 {
-			if err := p.x.ctx.Err(); err != nil {
-				return nil, err
-			}
-			select {
-			case <-p.quit:
-				return nil, nil
-			default:
-			}
-		}
-		w.lrow = append(append(w.lrow[:0], it.Row()...), types.Time(it.TS()))
-		if !passes(p.filter, w.lrow) {
-			continue
-		}
-		matched := false
-		if cands, ok := w.probe(n, w.lrow, p.table); ok {
-			for _, r := range cands {
-				k := len(w.lrow) + len(r)
-				row := w.arena.row(k)
-				copy(row[copy(row, w.lrow):], r)
-				if !passes(n.residual, row) {
-					w.arena.unrow(k)
-					continue
-				}
-				matched = true
-				out = append(out, row)
-			}
-		}
-		if n.leftJoin && !matched {
-			row := w.arena.row(len(w.lrow) + nRight)
-			copy(row, w.lrow)
-			clear(row[len(w.lrow):])
-			out = append(out, row)
-		}
+	if err := w.ctx.Err(); err != nil {
+		return true, err
 	}
-	return out, it.Err()
+	select {
+	case <-w.quit:
+		return true, nil
+	default:
+		return false, nil
+	}
 }
 
-// probe returns the right rows whose keys equal l's (ok false: a key is
-// NULL, which equals nothing).
-func (w *parWorker) probe(n *joinNode, l []types.Value, table map[string][][]types.Value) ([][]types.Value, bool) {
+// scanRow reads it's current row with _ts into w.lrow and applies the
+// scan's filter.
+func (w *parWorker) scanRow(it mvcc.RowIter, filter *expr) bool {
+	w.lrow = append(append(w.lrow[:0], it.Row()...), types.Time(it.TS()))
+	return passes(filter, w.lrow)
+}
+
+// key encodes the join key of row (ok false: a key is NULL, which equals
+// nothing).
+func (w *parWorker) key(keys []*expr, row []types.Value) bool {
 	w.kb = w.kb[:0]
-	for _, k := range n.leftKeys {
-		v := k.eval(l)
+	for _, k := range keys {
+		v := k.eval(row)
 		if v.IsNull() {
-			return nil, false
+			return false
 		}
 		w.kb = appendKey(w.kb, v)
 	}
-	return table[string(w.kb)], true
+	return true
+}
+
+// builtPart is one range of a hash join's right side: its rows, the key
+// of each ("" with null set for a NULL key).
+type builtPart struct {
+	rows [][]types.Value
+	keys []string
+	null []bool
+}
+
+// buildParallel fills the hash table from the right side's ranges, in key
+// order: the table the single-threaded build makes, rows of one key in
+// the same order.
+func (n *joinNode) buildParallel(x *execCtx, parts []mvcc.RowIter, table map[string][][]types.Value) error {
+	filter := n.right.(*scanNode).filter
+	pr := runParts(x.ctx, parts, func(w *parWorker, it mvcc.RowIter) (builtPart, error) {
+		var b builtPart
+		for it.Next() {
+			if stop, err := w.stopped(); stop {
+				return b, err
+			}
+			if !w.scanRow(it, filter) {
+				continue
+			}
+			row := w.arena.row(len(w.lrow))
+			copy(row, w.lrow)
+			ok := w.key(n.rightKeys, row)
+			b.rows, b.null = append(b.rows, row), append(b.null, !ok)
+			if ok {
+				b.keys = append(b.keys, string(w.kb))
+			} else {
+				b.keys = append(b.keys, "")
+			}
+		}
+		return b, nil
+	})
+	defer pr.close()
+	for {
+		b, ok, err := pr.next()
+		if err != nil || !ok {
+			return err
+		}
+		for i, row := range b.rows {
+			if err := x.hold(); err != nil {
+				return err
+			}
+			if !b.null[i] {
+				table[b.keys[i]] = append(table[b.keys[i]], row)
+			}
+		}
+	}
+}
+
+// parJoinIter is the join's iterator when it probes in parallel.
+type parJoinIter struct {
+	pr   *partRunner[[][]types.Value]
+	rows [][]types.Value
+	row  []types.Value
+	err  error
+}
+
+func newParJoinIter(x *execCtx, n *joinNode, table map[string][][]types.Value, parts []mvcc.RowIter) *parJoinIter {
+	filter := n.left.(*scanNode).filter
+	nRight := len(n.right.cols())
+	probe := func(w *parWorker, it mvcc.RowIter) ([][]types.Value, error) {
+		var out [][]types.Value
+		for it.Next() {
+			if stop, err := w.stopped(); stop {
+				return nil, err
+			}
+			if !w.scanRow(it, filter) {
+				continue
+			}
+			matched := false
+			if w.key(n.leftKeys, w.lrow) {
+				for _, r := range table[string(w.kb)] {
+					k := len(w.lrow) + len(r)
+					row := w.arena.row(k)
+					copy(row[copy(row, w.lrow):], r)
+					if !passes(n.residual, row) {
+						w.arena.unrow(k)
+						continue
+					}
+					matched = true
+					out = append(out, row)
+				}
+			}
+			if n.leftJoin && !matched {
+				row := w.arena.row(len(w.lrow) + nRight)
+				copy(row, w.lrow)
+				clear(row[len(w.lrow):])
+				out = append(out, row)
+			}
+		}
+		return out, nil
+	}
+	return &parJoinIter{pr: runParts(x.ctx, parts, probe)}
 }
 
 func (p *parJoinIter) Next() bool {
@@ -194,33 +304,14 @@ func (p *parJoinIter) Next() bool {
 			p.row, p.rows = p.rows[0], p.rows[1:]
 			return true
 		}
-		if p.cur >= len(p.results) {
+		var ok bool
+		if p.rows, ok, p.err = p.pr.next(); !ok {
 			return false
 		}
-		r := &p.results[p.cur]
-		select {
-		case <-r.done:
-		case <-p.x.ctx.Done():
-			p.err = p.x.ctx.Err()
-			return false
-		}
-		p.rows, p.err = r.rows, r.err
-		r.rows = nil
-		p.cur++
-		<-p.tokens // its range is returned: a worker may take another
 	}
 	return false
 }
 
 func (p *parJoinIter) Row() []types.Value { return p.row }
 func (p *parJoinIter) Err() error         { return p.err }
-
-// Close stops the workers and waits for them; ranges no worker took are
-// closed here.
-func (p *parJoinIter) Close() {
-	p.quitOnce.Do(func() { close(p.quit) })
-	p.wg.Wait()
-	for i := int(min(p.next.Load(), int64(len(p.parts)))); i < len(p.parts); i++ {
-		p.parts[i].Close()
-	}
-}
+func (p *parJoinIter) Close()             { p.pr.close() }
