@@ -486,16 +486,13 @@ func (s *Store) scanFrom(sn *Snapshot, t *catalog.Table) RowIter {
 	var rowsAt, chgAt int64
 	switch {
 	case i >= 0 && at[i] == T:
-		rowsAt, chgAt = at[i], noRows
+		rowsAt, chgAt = at[i], noChanges
 	case i >= 0 && i+1 < len(at) && changes[i+1]:
 		rowsAt, chgAt = at[i], at[i+1]
 	case i < 0 && len(at) > 0:
 		// Before the first checkpoint: the versions up to it, sealed,
 		// read once into the segment cache (or walked by the scan).
-		if it := s.scanCachedVersions(t, T, at[0]); it != nil {
-			return it
-		}
-		return nil
+		return s.scanCachedVersions(t, T, at[0])
 	default:
 		return nil
 	}
@@ -505,7 +502,7 @@ func (s *Store) scanFrom(sn *Snapshot, t *catalog.Table) RowIter {
 	ci := &ckptIter{t: t, T: T, rp: ckPrefix(t.ID, ckRows, rowsAt)}
 	ci.rows = sn.txn.NewIterator(badger.IteratorOptions{Prefix: ci.rp})
 	ci.rows.Seek(ci.rp)
-	if chgAt != noRows {
+	if chgAt != noChanges {
 		ci.cp = ckPrefix(t.ID, ckChanges, chgAt)
 		ci.chg = sn.txn.NewIterator(badger.IteratorOptions{Prefix: ci.cp})
 		ci.chg.Seek(ci.cp)
@@ -514,9 +511,9 @@ func (s *Store) scanFrom(sn *Snapshot, t *catalog.Table) RowIter {
 	return ci
 }
 
-// noRows stands for "no change list" in scanFrom: a scan at a
-// checkpoint.
-const noRows = -1
+// noChanges is scanFrom's change list instant for a scan exactly at a
+// checkpoint: none.
+const noChanges = -1
 
 // scanCached is scanFrom's scan over the segment cache, or nil when a
 // segment is not in it (too big, the cache off, or an error reading it,
@@ -527,7 +524,7 @@ func (s *Store) scanCached(t *catalog.Table, T, rowsAt, chgAt int64) RowIter {
 		return nil
 	}
 	si := &segIter{t: t, T: T, rows: rows, rend: len(rows.ents)}
-	if chgAt != noRows {
+	if chgAt != noChanges {
 		if si.chg, err = s.segs.get(s, segKey{t.ID, ckChanges, chgAt}); si.chg == nil || err != nil {
 			return nil
 		}

@@ -27,10 +27,11 @@ import (
 // rows, and evicts the least recently used segment past its budget
 // (Options.SegmentCache).
 //
-// A segment is one checkpoint's rows (kind ckRows) or its change list
-// (ckChanges). It is loaded by the first scan that needs it, with one
-// sequential read of its prefix; scans meanwhile wait for that load
-// rather than read it twice.
+// A segment is one checkpoint's rows (kind ckRows), its change list
+// (ckChanges), or a table's versions up to its first checkpoint
+// (segVersions). It is loaded by the first scan that needs it, with one
+// sequential read; scans meanwhile wait for that load rather than read it
+// twice.
 
 // DefaultSegmentCache is the segment cache's budget when
 // Options.SegmentCache is 0.
@@ -325,19 +326,18 @@ func (s *segIter) nextChange() {
 	}
 }
 
+// decode makes entry i of g the current row: in the last row's place
+// (ReuseRows), or cut from the arena with room for one more value after
+// it (RowIter.Row).
 func (s *segIter) decode(g *segment, i int) bool {
-	// Each row has room for one more value after it (RowIter.Row).
-	n := len(s.t.Columns)
-	if s.reuse {
-		s.row, s.err = decodeRow(s.row, s.t.Columns, g.entVal(i), true)
-		s.ts = g.ents[i].ts
-		return s.err == nil
+	row := s.row
+	if !s.reuse {
+		n := len(s.t.Columns)
+		if len(s.arena) < n+1 {
+			s.arena = make([]types.Value, 256*(n+1))
+		}
+		row, s.arena = s.arena[:n:n+1], s.arena[n+1:]
 	}
-	if len(s.arena) < n+1 {
-		s.arena = make([]types.Value, 256*(n+1))
-	}
-	row := s.arena[: n : n+1]
-	s.arena = s.arena[n+1:]
 	s.row, s.err = decodeRow(row, s.t.Columns, g.entVal(i), true)
 	s.ts = g.ents[i].ts
 	return s.err == nil

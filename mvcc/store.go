@@ -261,9 +261,9 @@ func (i *Iter) Next() bool {
 }
 
 // Row returns the current row. It stays valid after Next (unless
-// ReuseRows was called), and it is the caller's: nothing else refers to it, or to the values a row may have
-// room for after its columns (cap beyond len), so a caller may append to
-// it in place. Every RowIter's rows are so.
+// ReuseRows was called), and it is the caller's: nothing else refers to
+// it, or to the values it may have room for after its columns (cap beyond
+// len), so a caller may append to it in place. Every RowIter's rows are so.
 func (i *Iter) Row() []types.Value { return i.row }
 
 // TS returns the commit time of the current row's visible version.
