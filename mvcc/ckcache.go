@@ -327,12 +327,13 @@ func (s *segIter) nextChange() {
 }
 
 // decode makes entry i of g the current row: in the last row's place
-// (ReuseRows), or cut from the arena with room for one more value after
-// it (RowIter.Row).
+// (ReuseRows), or cut from the arena; either way with room for one more
+// value after it (RowIter.Row).
 func (s *segIter) decode(g *segment, i int) bool {
-	row := s.row
-	if !s.reuse {
-		n := len(s.t.Columns)
+	row, n := s.row, len(s.t.Columns)
+	if s.reuse && row == nil {
+		row = make([]types.Value, n, n+1)
+	} else if !s.reuse {
 		if len(s.arena) < n+1 {
 			s.arena = make([]types.Value, 256*(n+1))
 		}

@@ -157,7 +157,8 @@ func (p *partRunner[R]) close() {
 type parWorker struct {
 	quit  chan struct{}
 	ctx   context.Context
-	lrow  []types.Value
+	lrow  []types.Value // the row scanRow read, until the next
+	buf   []types.Value
 	kb    []byte
 	arena rowArena
 	count int
@@ -180,10 +181,15 @@ func (w *parWorker) stopped() (bool, error) {
 	}
 }
 
-// scanRow reads it's current row with _ts into w.lrow and applies the
-// scan's filter.
+// scanRow makes it's current row with _ts w.lrow (in place when the row
+// has room for it) and applies the scan's filter.
 func (w *parWorker) scanRow(it mvcc.RowIter, filter *expr) bool {
-	w.lrow = append(append(w.lrow[:0], it.Row()...), types.Time(it.TS()))
+	if row := it.Row(); cap(row) > len(row) {
+		w.lrow = append(row, types.Time(it.TS()))
+	} else {
+		w.buf = append(append(w.buf[:0], row...), types.Time(it.TS()))
+		w.lrow = w.buf
+	}
 	return passes(filter, w.lrow)
 }
 

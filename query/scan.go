@@ -249,11 +249,11 @@ func (s *scanIter) Next() bool {
 			// for _ts after its columns (mvcc leaves it where it can), it
 			// is taken as it is.
 			out := s.it.Row()
-			if s.transient {
+			if cap(out) > len(out) {
+				out = append(out, types.Time(s.it.TS()))
+			} else if s.transient {
 				s.buf = append(append(s.buf[:0], out...), types.Time(s.it.TS()))
 				out = s.buf
-			} else if cap(out) > len(out) {
-				out = append(out, types.Time(s.it.TS()))
 			} else {
 				out = append(append(s.arena.row(len(out) + 1)[:0], out...), types.Time(s.it.TS()))
 			}
