@@ -74,11 +74,12 @@ func (g *segment) entKey(i int) []byte { e := &g.ents[i]; return g.buf[e.pk:e.va
 func (g *segment) entVal(i int) []byte { e := &g.ents[i]; return g.buf[e.val:e.end] }
 
 type segCache struct {
-	mu     sync.Mutex
-	budget int64 // < 0: off
-	used   int64
-	m      map[segKey]*segment
-	lru    list.List // front: most recently used
+	loading sync.Mutex // held while a segment loads
+	mu      sync.Mutex
+	budget  int64 // < 0: off
+	used    int64
+	m       map[segKey]*segment
+	lru     list.List // front: most recently used
 }
 
 func newSegCache(budget int64) *segCache {
@@ -112,7 +113,11 @@ func (c *segCache) get(s *Store, k segKey) (*segment, error) {
 	c.m[k] = g
 	c.mu.Unlock()
 
+	// One load at a time: concurrent scans of different segments would
+	// otherwise hold up to half the budget each, beyond it, while loading.
+	c.loading.Lock()
 	g.err = g.load(s, c.budget/2)
+	c.loading.Unlock()
 	if g.err == nil {
 		for i := 1; i < len(g.ents); i++ {
 			g.ents[i].same = bytes.Equal(g.entKey(i), g.entKey(i-1))
@@ -281,8 +286,9 @@ func (s *Store) scanCachedVersions(t *catalog.Table, T, c int64) RowIter {
 }
 
 // segIter merges a cached checkpoint's rows with the cached change list
-// after it, both in key order: ckptIter's algorithm over memory. Strings
-// of the rows it returns share the segments' memory, which never changes.
+// after it, both in key order: ckptIter's algorithm over memory. After
+// ShareStrings, the strings of the rows it returns point into the
+// segments' memory, which never changes.
 type segIter struct {
 	t     *catalog.Table
 	T     int64
@@ -298,8 +304,13 @@ type segIter struct {
 	ts    int64
 	arena []types.Value
 	reuse bool
+	share bool // strings point into the segments (ShareStrings)
 	err   error
 }
+
+// ShareStrings makes the strings of the rows point into the cached
+// segments instead of copies (StringSharer).
+func (s *segIter) ShareStrings() { s.share = true }
 
 // ReuseRows makes Row's row overwritten by the next Next (RowReuser).
 func (s *segIter) ReuseRows() { s.reuse = true }
@@ -339,7 +350,7 @@ func (s *segIter) decode(g *segment, i int) bool {
 		}
 		row, s.arena = s.arena[:n:n+1], s.arena[n+1:]
 	}
-	s.row, s.err = decodeRow(row, s.t.Columns, g.entVal(i), true)
+	s.row, s.err = decodeRow(row, s.t.Columns, g.entVal(i), s.share)
 	s.ts = g.ents[i].ts
 	return s.err == nil
 }

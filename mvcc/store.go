@@ -211,6 +211,13 @@ func (sn *Snapshot) ScanVersions(t *catalog.Table, prefix []types.Value) RowIter
 // caller that keeps nothing of a row past it (an allocation a row saved).
 type RowReuser interface{ ReuseRows() }
 
+// StringSharer is implemented by iterators whose rows can point into
+// memory the store keeps for every scan (the segment cache) instead of
+// copying their strings: after ShareStrings they do. Only for a caller
+// that keeps no row, nor any string of one, past its statement: what it
+// kept would hold that memory beyond the cache's budget and eviction.
+type StringSharer interface{ ShareStrings() }
+
 // Iter walks rows of one table at a snapshot. Use it as
 //
 //	for it.Next() { row := it.Row() }

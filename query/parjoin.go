@@ -115,6 +115,9 @@ func (p *partRunner[R]) work() {
 		if rr, ok := p.parts[i].(mvcc.RowReuser); ok {
 			rr.ReuseRows()
 		}
+		if ss, ok := p.parts[i].(mvcc.StringSharer); ok {
+			ss.ShareStrings() // results are copied out of the rows
+		}
 		r.r, r.err = p.fn(w, p.parts[i])
 		if r.err == nil {
 			r.err = p.parts[i].Err()

@@ -238,6 +238,9 @@ func (s *scanIter) Next() bool {
 			if r, ok := s.it.(mvcc.RowReuser); ok && s.transient {
 				r.ReuseRows()
 			}
+			if r, ok := s.it.(mvcc.StringSharer); ok {
+				r.ShareStrings() // results are copied out of the rows
+			}
 		}
 		for s.it.Next() {
 			if s.count++; s.count%1024 == 0 {
