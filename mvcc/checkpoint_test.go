@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"unsafe"
 
 	"ttq/catalog"
 	"ttq/types"
@@ -315,4 +316,64 @@ func TestCheckpointsWhileWriting(t *testing.T) {
 func ckAt(st *Store, t *catalog.Table) []int64 {
 	at, _ := st.CheckpointList(t)
 	return at
+}
+
+// TestSegmentStringsShared checks that rows scanned through the segment
+// cache copy their strings unless the caller asks to share the cache's
+// memory (ShareStrings): a caller that keeps rows (a view's index) must
+// not hold a segment beyond the cache's budget.
+func TestSegmentStringsShared(t *testing.T) {
+	st, err := Open("", Options{InMemory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	tbl := &catalog.Table{ID: 7, Name: "t", Columns: []catalog.Column{{Name: "k", Type: types.Varchar}, {Name: "s", Type: types.Varchar}}, PK: []int{0}}
+	b := st.NewBatch()
+	for i := 0; i < 50; i++ {
+		if err := b.Put(tbl, []types.Value{types.String(fmt.Sprintf("k%02d", i)), types.String(fmt.Sprintf("value %d", i))}, int64(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Checkpoint(tbl, 49); err != nil {
+		t.Fatal(err)
+	}
+	inSegments := func(s string) bool {
+		p := uintptr(unsafe.Pointer(unsafe.StringData(s)))
+		st.segs.mu.Lock()
+		defer st.segs.mu.Unlock()
+		for _, g := range st.segs.m {
+			if len(g.buf) > 0 && p >= uintptr(unsafe.Pointer(&g.buf[0])) && p < uintptr(unsafe.Pointer(&g.buf[0]))+uintptr(len(g.buf)) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, share := range []bool{false, true} {
+		for _, T := range []int64{20, 49} { // the versions up to the checkpoint; its rows
+			sn := st.At(T)
+			it := sn.Scan(tbl, nil)
+			if _, ok := it.(*segIter); !ok {
+				t.Fatalf("AS OF %d: scan not through the segment cache (%T)", T, it)
+			}
+			if share {
+				it.(StringSharer).ShareStrings()
+			}
+			n, shared := 0, 0
+			for it.Next() {
+				n++
+				if inSegments(it.Row()[1].S) {
+					shared++
+				}
+			}
+			it.Close()
+			sn.Close()
+			if want := map[bool]int{false: 0, true: n}[share]; n == 0 || shared != want {
+				t.Errorf("AS OF %d, ShareStrings %v: %d of %d rows' strings in the cache's memory, want %d", T, share, shared, n, want)
+			}
+		}
+	}
 }
