@@ -1,10 +1,13 @@
 package query
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"math/rand"
 	"runtime"
 	"testing"
+	"time"
 
 	"ttq/mvcc"
 	"ttq/types"
@@ -111,5 +114,48 @@ func writeJoinHistory(t *testing.T, e *testEnv) {
 				t.Fatal(err)
 			}
 		}
+	}
+}
+
+// TestParallelJoinStops checks that a parallel join stops its workers when
+// the statement is cancelled or reads only part of it (LIMIT), and leaves
+// no goroutine behind.
+func TestParallelJoinStops(t *testing.T) {
+	if runtime.GOMAXPROCS(0) < 2 {
+		t.Skip("needs two cores to take the parallel path")
+	}
+	defer func(n int) { partRows = n }(partRows)
+	partRows = 3
+	e := newTestEnvOpts(t, mvcc.Options{InMemory: true})
+	writeJoinHistory(t, e)
+	e.versions = map[string]int64{"listings": hashMinVersions, "prices": hashMinVersions}
+	base := runtime.NumGoroutine()
+	sql := fmt.Sprintf("SELECT l.listing_id, p.price FROM listings l JOIN prices p ON l.product_id = p.product_id AS OF %d", sec(30))
+	before := parJoins.Load()
+	for i := 0; i < 20; i++ {
+		st, err := Parse(sql + " LIMIT 2")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := Run(context.Background(), e, st.(*Select), Options{})
+		if err != nil || res.NumRows() != 2 {
+			t.Fatalf("LIMIT 2: %v rows, %v", res, err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		st, _ = Parse(sql)
+		if _, err := Run(ctx, e, st.(*Select), Options{}); !errors.Is(err, context.Canceled) {
+			t.Fatalf("cancelled statement: %v, want context.Canceled", err)
+		}
+	}
+	if parJoins.Load() == before {
+		t.Fatal("no join ran in parallel")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > base && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > base {
+		t.Errorf("%d goroutines after the statements, %d before", n, base)
 	}
 }
