@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -75,6 +76,8 @@ func (g *segment) entVal(i int) []byte { e := &g.ents[i]; return g.buf[e.val:e.e
 
 type segCache struct {
 	loading sync.Mutex // held while a segment loads
+	hits    atomic.Int64
+	loads   atomic.Int64
 	mu      sync.Mutex
 	budget  int64 // < 0: off
 	used    int64
@@ -103,6 +106,7 @@ func (c *segCache) get(s *Store, k segKey) (*segment, error) {
 			c.lru.MoveToFront(g.elem)
 		}
 		c.mu.Unlock()
+		c.hits.Add(1)
 		<-g.done
 		if g.tooBig {
 			return nil, nil
@@ -116,6 +120,7 @@ func (c *segCache) get(s *Store, k segKey) (*segment, error) {
 	// One load at a time: concurrent scans of different segments would
 	// otherwise hold up to half the budget each, beyond it, while loading.
 	c.loading.Lock()
+	c.loads.Add(1)
 	g.err = g.load(s, c.budget/2)
 	c.loading.Unlock()
 	if g.err == nil {
@@ -154,6 +159,23 @@ func (c *segCache) evict(g *segment) {
 	g.elem = nil
 	c.used -= g.size()
 	delete(c.m, g.key)
+}
+
+// SegmentCacheStats describes the segment cache.
+type SegmentCacheStats struct {
+	Budget   int64 // bytes it may hold (< 0: off)
+	Bytes    int64 // bytes it holds
+	Segments int   // segments it holds
+	Loads    int64 // segments read from Badger into it (or found too big)
+	Hits     int64 // scans that found their segment in it (or loading)
+}
+
+// SegmentCacheStats returns the segment cache's size and counters.
+func (s *Store) SegmentCacheStats() SegmentCacheStats {
+	c := s.segs
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return SegmentCacheStats{Budget: c.budget, Bytes: c.used, Segments: c.lru.Len(), Loads: c.loads.Load(), Hits: c.hits.Load()}
 }
 
 // purge forgets every segment of table id (DROP TABLE).

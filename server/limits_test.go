@@ -470,3 +470,26 @@ func TestBeforeHorizon(t *testing.T) {
 	code, b, _ := h.sql("SELECT * FROM prices AS OF '2026-11-25T10:00:00Z'", "")
 	wantError(t, "behind retention", code, b, 422, "before_horizon", "2026-11-25T10:00:04Z")
 }
+
+// TestSegmentCacheMetrics: a scan through a checkpoint reads its segment
+// into the cache once; the next finds it there.
+func TestSegmentCacheMetrics(t *testing.T) {
+	h := seeded(t, Config{})
+	h.sql("CHECKPOINT", "")
+	for range 2 {
+		h.sql("SELECT * FROM prices", "")
+	}
+	text := h.metricsText()
+	for _, want := range []string{
+		`ttq_segment_cache_budget_bytes 5.36870912e+08`,
+		`ttq_segment_cache_loads_total 1`,
+		`ttq_segment_cache_hits_total 1`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	if strings.Contains(text, "ttq_segment_cache_bytes 0\n") {
+		t.Errorf("segment cache empty after two scans:\n%s", text)
+	}
+}

@@ -99,10 +99,19 @@ var (
 		"1 when the source's watermark is the global watermark, holding it back.", []string{"source"}, nil)
 	descGlobal = prometheus.NewDesc("ttq_global_watermark_seconds",
 		"The global watermark G as Unix seconds (absent while nothing is sealed).", nil, nil)
+	descSegBytes = prometheus.NewDesc("ttq_segment_cache_bytes",
+		"Memory held by the cache of checkpoints kept for scans (--segment-cache).", nil, nil)
+	descSegBudget = prometheus.NewDesc("ttq_segment_cache_budget_bytes",
+		"The segment cache's budget (-1: off).", nil, nil)
+	descSegLoads = prometheus.NewDesc("ttq_segment_cache_loads_total",
+		"Checkpoint segments read into the segment cache by a scan that did not find them.", nil, nil)
+	descSegHits = prometheus.NewDesc("ttq_segment_cache_hits_total",
+		"Scans that found their checkpoint segment in the segment cache.", nil, nil)
 )
 
 func (c *engineCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descRecords, descRejects, descSourceWM, descSourceMax, descSourceLag, descHolds, descGlobal} {
+	for _, d := range []*prometheus.Desc{descRecords, descRejects, descSourceWM, descSourceMax, descSourceLag, descHolds, descGlobal,
+		descSegBytes, descSegBudget, descSegLoads, descSegHits} {
 		ch <- d
 	}
 }
@@ -132,6 +141,11 @@ func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
 			}
 		}
 	}
+	sc := c.e.Store().SegmentCacheStats()
+	ch <- prometheus.MustNewConstMetric(descSegBytes, prometheus.GaugeValue, float64(sc.Bytes))
+	ch <- prometheus.MustNewConstMetric(descSegBudget, prometheus.GaugeValue, float64(sc.Budget))
+	ch <- prometheus.MustNewConstMetric(descSegLoads, prometheus.CounterValue, float64(sc.Loads))
+	ch <- prometheus.MustNewConstMetric(descSegHits, prometheus.CounterValue, float64(sc.Hits))
 	for src, reasons := range c.e.RejectCounts() {
 		for reason, n := range reasons {
 			ch <- prometheus.MustNewConstMetric(descRejects, prometheus.CounterValue, float64(n), src, reason)
