@@ -22,18 +22,9 @@ import (
 // one goroutine. The rows, and their order where the statement leaves it
 // open, must be the same.
 func TestParallelJoinMatchesSerial(t *testing.T) {
-	if runtime.GOMAXPROCS(0) < 2 {
-		t.Skip("needs two cores to take the parallel path")
-	}
-	defer func(n int) { partRows = n }(partRows)
-	partRows = 7
-	par := newTestEnvOpts(t, mvcc.Options{InMemory: true})
-	ser := newTestEnvOpts(t, mvcc.Options{InMemory: true, SegmentCache: -1})
-	for _, e := range []*testEnv{par, ser} {
-		writeJoinHistory(t, e)
-		// Tables as big as the planner's bound for hash joins.
-		e.versions = map[string]int64{"listings": hashMinVersions, "prices": hashMinVersions, "stock": hashMinVersions}
-	}
+	parallelJoins(t, 7)
+	par := joinHistoryEnv(t, mvcc.Options{InMemory: true})
+	ser := joinHistoryEnv(t, mvcc.Options{InMemory: true, SegmentCache: -1})
 	r := rand.New(rand.NewSource(3))
 	pick := func(xs ...string) string { return xs[r.Intn(len(xs))] }
 	before := parJoins.Load()
@@ -63,6 +54,23 @@ func TestParallelJoinMatchesSerial(t *testing.T) {
 	if n := parJoins.Load() - before; n < 600 {
 		t.Errorf("%d sides of 600 statements' joins ran in parallel", n)
 	}
+}
+
+// parallelJoins makes joins over the segment cache run in parallel in
+// ranges of n entries for the test, on two cores at least.
+func parallelJoins(t *testing.T, n int) {
+	old, procs := partRows, runtime.GOMAXPROCS(max(2, runtime.GOMAXPROCS(0)))
+	partRows = n
+	t.Cleanup(func() { partRows = old; runtime.GOMAXPROCS(procs) })
+}
+
+// joinHistoryEnv is a store with writeJoinHistory's versions, its tables
+// big enough for the planner to choose hash joins.
+func joinHistoryEnv(t *testing.T, opts mvcc.Options) *testEnv {
+	e := newTestEnvOpts(t, opts)
+	writeJoinHistory(t, e)
+	e.versions = map[string]int64{"listings": hashMinVersions, "prices": hashMinVersions, "stock": hashMinVersions}
+	return e
 }
 
 // writeJoinHistory adds 300 products, 900 listings and stock in four
@@ -121,14 +129,8 @@ func writeJoinHistory(t *testing.T, e *testEnv) {
 // the statement is cancelled or reads only part of it (LIMIT), and leaves
 // no goroutine behind.
 func TestParallelJoinStops(t *testing.T) {
-	if runtime.GOMAXPROCS(0) < 2 {
-		t.Skip("needs two cores to take the parallel path")
-	}
-	defer func(n int) { partRows = n }(partRows)
-	partRows = 3
-	e := newTestEnvOpts(t, mvcc.Options{InMemory: true})
-	writeJoinHistory(t, e)
-	e.versions = map[string]int64{"listings": hashMinVersions, "prices": hashMinVersions}
+	parallelJoins(t, 3)
+	e := joinHistoryEnv(t, mvcc.Options{InMemory: true})
 	base := runtime.NumGoroutine()
 	sql := fmt.Sprintf("SELECT l.listing_id, p.price FROM listings l JOIN prices p ON l.product_id = p.product_id AS OF %d", sec(30))
 	before := parJoins.Load()
