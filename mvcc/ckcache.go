@@ -163,11 +163,10 @@ func (c *segCache) evict(g *segment) {
 
 // SegmentCacheStats describes the segment cache.
 type SegmentCacheStats struct {
-	Budget   int64 // bytes it may hold (< 0: off)
-	Bytes    int64 // bytes it holds
-	Segments int   // segments it holds
-	Loads    int64 // segments read from Badger into it (or found too big)
-	Hits     int64 // scans that found their segment in it (or loading)
+	Budget int64 // bytes it may hold (< 0: off)
+	Bytes  int64 // bytes it holds
+	Loads  int64 // segments read from Badger into it (or found too big)
+	Hits   int64 // scans that found their segment in it (or loading)
 }
 
 // SegmentCacheStats returns the segment cache's size and counters.
@@ -175,7 +174,7 @@ func (s *Store) SegmentCacheStats() SegmentCacheStats {
 	c := s.segs
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return SegmentCacheStats{Budget: c.budget, Bytes: c.used, Segments: c.lru.Len(), Loads: c.loads.Load(), Hits: c.hits.Load()}
+	return SegmentCacheStats{Budget: c.budget, Bytes: c.used, Loads: c.loads.Load(), Hits: c.hits.Load()}
 }
 
 // purge forgets every segment of table id (DROP TABLE).

@@ -106,13 +106,9 @@ func (n *joinNode) openRows(x *execCtx, transient bool) (rowIter, error) {
 			if n.kind == joinNested {
 				return all, nil
 			}
-			kb = kb[:0]
-			for _, k := range n.leftKeys {
-				v := k.eval(l)
-				if v.IsNull() {
-					return nil, nil
-				}
-				kb = appendKey(kb, v)
+			var ok bool
+			if kb, ok = appendJoinKey(kb[:0], n.leftKeys, l); !ok {
+				return nil, nil
 			}
 			return table[string(kb)], nil
 		}
@@ -135,7 +131,6 @@ func (n *joinNode) build(x *execCtx, table map[string][][]types.Value) ([][]type
 	defer rit.Close()
 	var all [][]types.Value
 	var kb []byte
-build:
 	for rit.Next() {
 		row := rit.Row()
 		if err := x.hold(); err != nil {
@@ -145,17 +140,25 @@ build:
 			all = append(all, row)
 			continue
 		}
-		kb = kb[:0]
-		for _, k := range n.rightKeys {
-			v := k.eval(row)
-			if v.IsNull() {
-				continue build // NULL never equals anything
-			}
-			kb = appendKey(kb, v)
+		var ok bool
+		if kb, ok = appendJoinKey(kb[:0], n.rightKeys, row); ok {
+			table[string(kb)] = append(table[string(kb)], row)
 		}
-		table[string(kb)] = append(table[string(kb)], row)
 	}
 	return all, rit.Err()
+}
+
+// appendJoinKey appends the encoded join key of row to dst; ok is false
+// when a key value is NULL, which equals nothing.
+func appendJoinKey(dst []byte, keys []*expr, row []types.Value) ([]byte, bool) {
+	for _, k := range keys {
+		v := k.eval(row)
+		if v.IsNull() {
+			return dst, false
+		}
+		dst = appendKey(dst, v)
+	}
+	return dst, true
 }
 
 func (n *joinNode) explain(e *explainer, depth int) {

@@ -196,26 +196,20 @@ func (w *parWorker) scanRow(it mvcc.RowIter, filter *expr) bool {
 	return passes(filter, w.lrow)
 }
 
-// key encodes the join key of row (ok false: a key is NULL, which equals
-// nothing).
+// key encodes the join key of row into w.kb (appendJoinKey).
 func (w *parWorker) key(keys []*expr, row []types.Value) bool {
-	w.kb = w.kb[:0]
-	for _, k := range keys {
-		v := k.eval(row)
-		if v.IsNull() {
-			return false
-		}
-		w.kb = appendKey(w.kb, v)
-	}
-	return true
+	var ok bool
+	w.kb, ok = appendJoinKey(w.kb[:0], keys, row)
+	return ok
 }
 
-// builtPart is one range of a hash join's right side: its rows, the key
-// of each ("" with null set for a NULL key).
+// builtPart is one range of a hash join's right side: its rows with a
+// key, the key of each, and how many rows had a NULL key (held, not
+// stored).
 type builtPart struct {
-	rows [][]types.Value
-	keys []string
-	null []bool
+	rows  [][]types.Value
+	keys  []string
+	nulls int
 }
 
 // buildParallel fills the hash table from the right side's ranges, in key
@@ -232,15 +226,13 @@ func (n *joinNode) buildParallel(x *execCtx, parts []mvcc.RowIter, table map[str
 			if !w.scanRow(it, filter) {
 				continue
 			}
+			if !w.key(n.rightKeys, w.lrow) {
+				b.nulls++
+				continue
+			}
 			row := w.arena.row(len(w.lrow))
 			copy(row, w.lrow)
-			ok := w.key(n.rightKeys, row)
-			b.rows, b.null = append(b.rows, row), append(b.null, !ok)
-			if ok {
-				b.keys = append(b.keys, string(w.kb))
-			} else {
-				b.keys = append(b.keys, "")
-			}
+			b.rows, b.keys = append(b.rows, row), append(b.keys, string(w.kb))
 		}
 		return b, nil
 	})
@@ -250,13 +242,16 @@ func (n *joinNode) buildParallel(x *execCtx, parts []mvcc.RowIter, table map[str
 		if err != nil || !ok {
 			return err
 		}
+		for range b.nulls {
+			if err := x.hold(); err != nil {
+				return err
+			}
+		}
 		for i, row := range b.rows {
 			if err := x.hold(); err != nil {
 				return err
 			}
-			if !b.null[i] {
-				table[b.keys[i]] = append(table[b.keys[i]], row)
-			}
+			table[b.keys[i]] = append(table[b.keys[i]], row)
 		}
 	}
 }
