@@ -99,6 +99,7 @@ func (s *state) clone() *state {
 // swapped atomically after each commit.
 type view struct {
 	cat     *catalog.Catalog
+	catGen  uint64 // the writer's catGen when cat was copied
 	st      *state
 	g       int64
 	horizon int64
@@ -119,6 +120,10 @@ type Engine struct {
 	wmu sync.Mutex
 	cat *catalog.Catalog
 	st  *state
+	// catGen counts DDL statements run on cat: records decoded against a
+	// published copy of the catalog with the same generation decode the
+	// same against cat (Load decodes ahead of the writer).
+	catGen uint64
 
 	pub atomic.Pointer[view]
 
@@ -240,7 +245,7 @@ func (e *Engine) commitBatchLocked(batch *mvcc.Batch, catChanged bool, rejects [
 func (e *Engine) publishLocked() {
 	old := e.pub.Load()
 	g := e.st.Tracker.Global()
-	v := &view{cat: e.cat.Clone(), st: e.st.clone(), g: g, horizon: e.st.Horizon}
+	v := &view{cat: e.cat.Clone(), catGen: e.catGen, st: e.st.clone(), g: g, horizon: e.st.Horizon}
 	e.pub.Store(v)
 	e.setDiscardLocked(v)
 	if old == nil || old.g != g {

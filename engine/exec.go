@@ -114,6 +114,7 @@ func (e *Engine) ddl(fn func(cat *catalog.Catalog) error) error {
 		return ErrClosed
 	}
 	savedCat, savedSt := e.cat.Clone(), e.st.clone()
+	e.catGen++ // whether or not it succeeds, cat is replaced or changed
 	if err := fn(e.cat); err != nil {
 		e.cat, e.st = savedCat, savedSt
 		return err

@@ -79,6 +79,25 @@ type Position struct {
 // versions are invisible to every sealed read. It returns once everything is
 // durable and the new G is published.
 func (e *Engine) Apply(ctx context.Context, recs []Record, pos ...Position) (Counts, []LineError, error) {
+	return e.apply(ctx, decodedBatch{recs: recs}, pos)
+}
+
+// decodedBatch is a batch of records, maybe decoded ahead of the writer
+// (dec, against the published catalog of generation gen).
+type decodedBatch struct {
+	recs []Record
+	dec  []decodedRecord
+	gen  uint64
+}
+
+// decodeAhead decodes recs against the published catalog, outside the
+// writer lock; apply decodes again if DDL ran in between.
+func (e *Engine) decodeAhead(recs []Record) decodedBatch {
+	v := e.pub.Load()
+	return decodedBatch{recs: recs, dec: decodeAll(recs, v.cat), gen: v.catGen}
+}
+
+func (e *Engine) apply(ctx context.Context, b decodedBatch, pos []Position) (Counts, []LineError, error) {
 	if err := ctx.Err(); err != nil {
 		return Counts{}, nil, err
 	}
@@ -87,8 +106,11 @@ func (e *Engine) Apply(ctx context.Context, recs []Record, pos ...Position) (Cou
 	if e.closed.Load() {
 		return Counts{}, nil, ErrClosed
 	}
+	if b.dec == nil || b.gen != e.catGen {
+		b.dec = decodeAll(b.recs, e.cat)
+	}
 	saved := e.st.clone()
-	counts, errs, err := e.applyLocked(recs, pos)
+	counts, errs, err := e.applyLocked(b.recs, b.dec, pos)
 	if err != nil {
 		e.st = saved // nothing committed: forget the batch's effect on watermarks
 		return Counts{}, nil, err
@@ -97,7 +119,7 @@ func (e *Engine) Apply(ctx context.Context, recs []Record, pos ...Position) (Cou
 	return counts, errs, nil
 }
 
-func (e *Engine) applyLocked(recs []Record, pos []Position) (Counts, []LineError, error) {
+func (e *Engine) applyLocked(recs []Record, decoded []decodedRecord, pos []Position) (Counts, []LineError, error) {
 	var (
 		counts  Counts
 		errs    []LineError
@@ -124,7 +146,6 @@ func (e *Engine) applyLocked(recs []Record, pos []Position) (Counts, []LineError
 		counts.Rejected++
 		errs = append(errs, LineError{Index: i + 1, Origin: r.Origin, Reason: re.Reason, Message: re.Message})
 	}
-	decoded := decodeAll(recs, e.cat)
 	for i := range recs {
 		r := &recs[i]
 		if r.TooLarge {
@@ -236,38 +257,58 @@ func decodeAll(recs []Record, cat *catalog.Catalog) []decodedRecord {
 }
 
 // Load reads NDJSON envelopes from r and applies them in commits of at most
-// Options.BatchSize records, streaming: memory is bounded by the batch, not
-// the input. name labels the origin of each line (name:line). Every line is
+// Options.BatchSize records, streaming: memory is bounded by two batches (the
+// one committing and the next, read and decoded meanwhile), not the input.
+// name labels the origin of each line (name:line). Every line is
 // either applied or stored as a reject; an error means ingest stopped.
 func (e *Engine) Load(ctx context.Context, r io.Reader, name string) (Counts, error) {
-	var total Counts
-	batch := make([]Record, 0, e.opts.BatchSize)
-	flush := func() error {
-		if len(batch) == 0 {
+	// A reader goroutine reads and decodes the next batch while this one
+	// commits it: Badger's write goroutine and the decoders overlap.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ready := make(chan decodedBatch, 1)
+	readErr := make(chan error, 1)
+	go func() {
+		defer close(ready)
+		batch := make([]Record, 0, e.opts.BatchSize)
+		size := 0
+		send := func() error {
+			if len(batch) == 0 {
+				return nil
+			}
+			select {
+			case ready <- e.decodeAhead(batch):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			batch, size = make([]Record, 0, e.opts.BatchSize), 0
 			return nil
 		}
-		c, _, err := e.Apply(ctx, batch)
+		err := ReadLines(r, MaxLine, func(n int, line []byte, tooLarge bool) error {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			batch = append(batch, Record{Line: append([]byte(nil), line...), Origin: name + ":" + strconv.Itoa(n), TooLarge: tooLarge})
+			size += len(line)
+			if len(batch) >= e.opts.BatchSize || size >= maxBatchBytes {
+				return send()
+			}
+			return nil
+		})
+		if err == nil {
+			err = send()
+		}
+		readErr <- err
+	}()
+	var total Counts
+	for b := range ready {
+		c, _, err := e.apply(ctx, b, nil)
 		if err != nil {
-			return err
+			return total, err // the reader stops at its next line
 		}
 		total.Add(c)
-		batch = batch[:0]
-		return nil
 	}
-	size := 0
-	err := ReadLines(r, MaxLine, func(n int, line []byte, tooLarge bool) error {
-		batch = append(batch, Record{Line: append([]byte(nil), line...), Origin: name + ":" + strconv.Itoa(n), TooLarge: tooLarge})
-		size += len(line)
-		if len(batch) >= e.opts.BatchSize || size >= maxBatchBytes {
-			size = 0
-			return flush()
-		}
-		return nil
-	})
-	if err == nil {
-		err = flush()
-	}
-	return total, err
+	return total, <-readErr
 }
 
 // ReadLines calls fn for each non-blank line of r (without its newline), with
