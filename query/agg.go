@@ -7,6 +7,7 @@ import (
 
 	"github.com/xwb1989/sqlparser"
 
+	"ttq/mvcc"
 	"ttq/types"
 )
 
@@ -165,7 +166,11 @@ func (s *aggState) add(spec *aggSpec, row []types.Value, kb *[]byte) {
 		s.count++
 		return
 	}
-	v := spec.arg.eval(row)
+	s.addValue(spec, spec.arg.eval(row), kb)
+}
+
+// addValue adds v, the aggregate's argument for one row.
+func (s *aggState) addValue(spec *aggSpec, v types.Value, kb *[]byte) {
 	if v.IsNull() {
 		return
 	}
@@ -233,54 +238,24 @@ type aggNode struct {
 func (n *aggNode) cols() []column { return n.outCols }
 
 func (n *aggNode) open(x *execCtx) (rowIter, error) {
-	it, err := openTransient(x, n.in)
+	src, err := parRows(x, n.in)
 	if err != nil {
 		return nil, err
 	}
-	defer it.Close()
-	type group struct {
-		keys   []types.Value
-		states []aggState
+	g := &grouper{x: x, index: map[string]int{}}
+	if src != nil {
+		err = n.addParallel(x, src, g)
+	} else {
+		err = n.addSerial(x, g)
 	}
-	index := map[string]int{}
-	var groups []*group
-	var kb, ab []byte
-	keys := make([]types.Value, len(n.b.groups))
-	rows := 0
-	for it.Next() {
-		if rows++; rows%1024 == 0 {
-			if err := x.ctx.Err(); err != nil {
-				return nil, err
-			}
-		}
-		row := it.Row()
-		kb = kb[:0]
-		for i, g := range n.b.groups {
-			keys[i] = g.eval(row)
-			kb = appendKey(kb, keys[i])
-		}
-		gi, ok := index[string(kb)]
-		if !ok {
-			if err := x.hold(); err != nil {
-				return nil, err
-			}
-			gi = len(groups)
-			index[string(kb)] = gi
-			groups = append(groups, &group{keys: slices.Clone(keys), states: make([]aggState, len(n.b.aggs))})
-		}
-		g := groups[gi]
-		for i, spec := range n.b.aggs {
-			g.states[i].add(spec, row, &ab)
-		}
-	}
-	if err := it.Err(); err != nil {
+	if err != nil {
 		return nil, err
 	}
-	if len(groups) == 0 && n.scalar {
-		groups = append(groups, &group{states: make([]aggState, len(n.b.aggs))})
+	if len(g.groups) == 0 && n.scalar {
+		g.groups = append(g.groups, &group{states: make([]aggState, len(n.b.aggs))})
 	}
-	out := make([][]types.Value, len(groups))
-	for i, g := range groups {
+	out := make([][]types.Value, len(g.groups))
+	for i, g := range g.groups {
 		row := make([]types.Value, 0, len(g.keys)+len(g.states))
 		row = append(row, g.keys...)
 		for j := range g.states {
@@ -289,6 +264,156 @@ func (n *aggNode) open(x *execCtx) (rowIter, error) {
 		out[i] = row
 	}
 	return &sliceIter{rows: out}, nil
+}
+
+// group is one group's keys and aggregate states.
+type group struct {
+	keys   []types.Value
+	states []aggState
+}
+
+// grouper finds or adds groups by encoded key, in order of first
+// appearance.
+type grouper struct {
+	x      *execCtx
+	index  map[string]int
+	groups []*group
+}
+
+// get returns the group of encoded key kb, adding it with keys (copied).
+func (g *grouper) get(kb []byte, keys []types.Value, aggs int) (*group, error) {
+	if i, ok := g.index[string(kb)]; ok {
+		return g.groups[i], nil
+	}
+	return g.add(string(kb), keys, aggs)
+}
+
+// getString is get with the key as a string.
+func (g *grouper) getString(kb string, keys []types.Value, aggs int) (*group, error) {
+	if i, ok := g.index[kb]; ok {
+		return g.groups[i], nil
+	}
+	return g.add(kb, keys, aggs)
+}
+
+func (g *grouper) add(kb string, keys []types.Value, aggs int) (*group, error) {
+	if err := g.x.hold(); err != nil {
+		return nil, err
+	}
+	g.index[kb] = len(g.groups)
+	gr := &group{keys: slices.Clone(keys), states: make([]aggState, aggs)}
+	g.groups = append(g.groups, gr)
+	return gr, nil
+}
+
+// groupKey evaluates the group keys of row into keys and appends their
+// encoding to kb.
+func (n *aggNode) groupKey(kb []byte, keys, row []types.Value) []byte {
+	for i, g := range n.b.groups {
+		keys[i] = g.eval(row)
+		kb = appendKey(kb, keys[i])
+	}
+	return kb
+}
+
+func (n *aggNode) addSerial(x *execCtx, g *grouper) error {
+	it, err := openTransient(x, n.in)
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	var kb, ab []byte
+	keys := make([]types.Value, len(n.b.groups))
+	rows := 0
+	for it.Next() {
+		if rows++; rows%1024 == 0 {
+			if err := x.ctx.Err(); err != nil {
+				return err
+			}
+		}
+		row := it.Row()
+		kb = n.groupKey(kb[:0], keys, row)
+		gr, err := g.get(kb, keys, len(n.b.aggs))
+		if err != nil {
+			return err
+		}
+		for i, spec := range n.b.aggs {
+			gr.states[i].add(spec, row, &ab)
+		}
+	}
+	return it.Err()
+}
+
+// aggPart is one key range of the input, grouped by a worker: its groups
+// in order of first appearance, and for each row its group and the
+// arguments of the aggregates that take one.
+type aggPart struct {
+	groups [][]types.Value // keys of each group
+	kbs    []string        // encoded keys of each group
+	rowGrp []int32
+	args   []types.Value // len(rowGrp) x the aggregates with an argument
+}
+
+// addParallel groups on every core and aggregates in input order: workers
+// evaluate group keys and arguments per range, and the aggregates add
+// them here, row by row, as the serial path would (sums of doubles
+// depend on the order of their terms).
+func (n *aggNode) addParallel(x *execCtx, src *parSource, g *grouper) error {
+	var withArg []int // the aggregates with an argument
+	for i, spec := range n.b.aggs {
+		if spec.arg != nil {
+			withArg = append(withArg, i)
+		}
+	}
+	pr := runParts(x.ctx, src.parts, func(w *parWorker, it mvcc.RowIter) (aggPart, error) {
+		var p aggPart
+		local := map[string]int32{}
+		keys := make([]types.Value, len(n.b.groups))
+		err := src.rows(w, it, func(row []types.Value) {
+			w.kb = n.groupKey(w.kb[:0], keys, row)
+			li, ok := local[string(w.kb)]
+			if !ok {
+				li = int32(len(p.groups))
+				kb := string(w.kb)
+				local[kb] = li
+				p.groups, p.kbs = append(p.groups, slices.Clone(keys)), append(p.kbs, kb)
+			}
+			p.rowGrp = append(p.rowGrp, li)
+			for _, i := range withArg {
+				p.args = append(p.args, n.b.aggs[i].arg.eval(row))
+			}
+		})
+		return p, err
+	})
+	defer pr.close()
+	var ab []byte
+	var grs []*group
+	for {
+		p, ok, err := pr.next()
+		if err != nil || !ok {
+			return err
+		}
+		grs = grs[:0]
+		for i, kb := range p.kbs {
+			gr, err := g.getString(kb, p.groups[i], len(n.b.aggs))
+			if err != nil {
+				return err
+			}
+			grs = append(grs, gr)
+		}
+		args := p.args
+		for _, li := range p.rowGrp {
+			gr := grs[li]
+			for i, spec := range n.b.aggs {
+				if spec.arg == nil {
+					gr.states[i].count++
+					continue
+				}
+				gr.states[i].addValue(spec, args[0], &ab)
+				args = args[1:]
+			}
+		}
+	}
 }
 
 func (n *aggNode) explain(e *explainer, depth int) {

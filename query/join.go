@@ -87,19 +87,14 @@ func (n *joinNode) openRows(x *execCtx, transient bool) (rowIter, error) {
 			return [][]types.Value{row}, nil
 		}
 	default:
-		table := map[string][][]types.Value{}
-		var all [][]types.Value
-		var err error
-		if parts := n.scanParts(x, n.right); parts != nil {
-			err = n.buildParallel(x, parts, table)
-		} else {
-			all, err = n.build(x, table)
-		}
+		table, all, err := n.buildTable(x)
 		if err != nil {
 			return nil, err
 		}
-		if parts := n.scanParts(x, n.left); parts != nil {
-			return newParJoinIter(x, n, table, parts), nil
+		if n.kind == joinHash {
+			if parts := scanParts(x, n.left); parts != nil {
+				return newParIter(x, n.probeSource(table, parts)), nil
+			}
 		}
 		var kb []byte
 		candidates = func(l []types.Value) ([][]types.Value, error) {
@@ -119,6 +114,20 @@ func (n *joinNode) openRows(x *execCtx, transient bool) (rowIter, error) {
 		return nil, err
 	}
 	return &joinIter{left: lit, candidates: candidates, residual: n.residual, leftJoin: n.leftJoin, nRight: nRight, x: x, transient: transient}, nil
+}
+
+// buildTable reads the right side: into a hash table by key (a hash
+// join, on every core when the side can be cut into ranges) or all its
+// rows (a nested loop join).
+func (n *joinNode) buildTable(x *execCtx) (map[string][][]types.Value, [][]types.Value, error) {
+	table := map[string][][]types.Value{}
+	if n.kind == joinHash {
+		if parts := scanParts(x, n.right); parts != nil {
+			return table, nil, n.buildParallel(x, parts, table)
+		}
+	}
+	all, err := n.build(x, table)
+	return table, all, err
 }
 
 // build reads the right side into table by key (a hash join) or returns

@@ -37,11 +37,11 @@ type partScanner interface {
 	ScanParts(t *catalog.Table, rowsPerPart int) []mvcc.RowIter
 }
 
-// scanParts returns the key ranges of side, a side of a hash join, when
-// it is a whole-table scan that can be read in parallel, or nil.
-func (n *joinNode) scanParts(x *execCtx, side node) []mvcc.RowIter {
-	sc, ok := side.(*scanNode)
-	if !ok || n.kind != joinHash || sc.kind != srcTable || sc.point || sc.keys != nil || runtime.GOMAXPROCS(0) < 2 {
+// scanParts returns the key ranges of n when it is a whole-table scan
+// that can be read in parallel, or nil.
+func scanParts(x *execCtx, n node) []mvcc.RowIter {
+	sc, ok := n.(*scanNode)
+	if !ok || sc.kind != srcTable || sc.point || sc.keys != nil || runtime.GOMAXPROCS(0) < 2 {
 		return nil
 	}
 	ps, ok := x.snapshot(sc.ts).(partScanner)
@@ -57,6 +57,70 @@ func (n *joinNode) scanParts(x *execCtx, side node) []mvcc.RowIter {
 	}
 	parJoins.Add(1)
 	return parts
+}
+
+// parSource is a node's rows read on every core: a worker reads each key
+// range of parts, calling emit for every row of the range in order (a row
+// is valid only during the call); results come back in range order.
+type parSource struct {
+	parts []mvcc.RowIter
+	rows  func(w *parWorker, it mvcc.RowIter, emit func(row []types.Value)) error
+}
+
+// parRows returns n's rows as a parSource when they can be read in
+// parallel: a whole-table scan the segment cache serves, a hash join whose
+// left (probe) side is one, or either under filters. A join's hash table
+// is built here.
+func parRows(x *execCtx, n node) (*parSource, error) {
+	switch n := n.(type) {
+	case *scanNode:
+		parts := scanParts(x, n)
+		if parts == nil {
+			return nil, nil
+		}
+		return &parSource{parts: parts, rows: func(w *parWorker, it mvcc.RowIter, emit func([]types.Value)) error {
+			for it.Next() {
+				if stop, err := w.stopped(); stop {
+					return err
+				}
+				if w.scanRow(it, n.filter) {
+					emit(w.lrow)
+				}
+			}
+			return nil
+		}}, nil
+	case *joinNode:
+		if n.kind != joinHash {
+			return nil, nil
+		}
+		parts := scanParts(x, n.left)
+		if parts == nil {
+			return nil, nil
+		}
+		table, _, err := n.buildTable(x)
+		if err != nil {
+			for _, p := range parts {
+				p.Close()
+			}
+			return nil, err
+		}
+		return n.probeSource(table, parts), nil
+	case *filterNode:
+		src, err := parRows(x, n.in)
+		if src == nil || err != nil {
+			return nil, err
+		}
+		in := src.rows
+		src.rows = func(w *parWorker, it mvcc.RowIter, emit func([]types.Value)) error {
+			return in(w, it, func(row []types.Value) {
+				if passes(n.pred, row) {
+					emit(row)
+				}
+			})
+		}
+		return src, nil
+	}
+	return nil, nil
 }
 
 // partRunner runs fn over key ranges on every core and hands the results
@@ -162,6 +226,7 @@ type parWorker struct {
 	ctx   context.Context
 	lrow  []types.Value // the row scanRow read, until the next
 	buf   []types.Value
+	jrow  []types.Value // the joined row probeSource emits, until the next
 	kb    []byte
 	arena rowArena
 	count int
@@ -256,22 +321,15 @@ func (n *joinNode) buildParallel(x *execCtx, parts []mvcc.RowIter, table map[str
 	}
 }
 
-// parJoinIter is the join's iterator when it probes in parallel.
-type parJoinIter struct {
-	pr   *partRunner[[][]types.Value]
-	rows [][]types.Value
-	row  []types.Value
-	err  error
-}
-
-func newParJoinIter(x *execCtx, n *joinNode, table map[string][][]types.Value, parts []mvcc.RowIter) *parJoinIter {
+// probeSource reads the left side's ranges and probes table with each
+// row (the table is read-only by now).
+func (n *joinNode) probeSource(table map[string][][]types.Value, parts []mvcc.RowIter) *parSource {
 	filter := n.left.(*scanNode).filter
 	nRight := len(n.right.cols())
-	probe := func(w *parWorker, it mvcc.RowIter) ([][]types.Value, error) {
-		var out [][]types.Value
+	return &parSource{parts: parts, rows: func(w *parWorker, it mvcc.RowIter, emit func([]types.Value)) error {
 		for it.Next() {
 			if stop, err := w.stopped(); stop {
-				return nil, err
+				return err
 			}
 			if !w.scanRow(it, filter) {
 				continue
@@ -279,30 +337,48 @@ func newParJoinIter(x *execCtx, n *joinNode, table map[string][][]types.Value, p
 			matched := false
 			if w.key(n.leftKeys, w.lrow) {
 				for _, r := range table[string(w.kb)] {
-					k := len(w.lrow) + len(r)
-					row := w.arena.row(k)
-					copy(row[copy(row, w.lrow):], r)
-					if !passes(n.residual, row) {
-						w.arena.unrow(k)
+					w.jrow = append(append(w.jrow[:0], w.lrow...), r...)
+					if !passes(n.residual, w.jrow) {
 						continue
 					}
 					matched = true
-					out = append(out, row)
+					emit(w.jrow)
 				}
 			}
 			if n.leftJoin && !matched {
-				row := w.arena.row(len(w.lrow) + nRight)
-				copy(row, w.lrow)
-				clear(row[len(w.lrow):])
-				out = append(out, row)
+				w.jrow = append(w.jrow[:0], w.lrow...)
+				for range nRight {
+					w.jrow = append(w.jrow, types.NullValue)
+				}
+				emit(w.jrow)
 			}
 		}
-		return out, nil
-	}
-	return &parJoinIter{pr: runParts(x.ctx, parts, probe)}
+		return nil
+	}}
 }
 
-func (p *parJoinIter) Next() bool {
+// parIter returns a parSource's rows, in order.
+type parIter struct {
+	pr   *partRunner[[][]types.Value]
+	rows [][]types.Value
+	row  []types.Value
+	err  error
+}
+
+func newParIter(x *execCtx, src *parSource) *parIter {
+	collect := func(w *parWorker, it mvcc.RowIter) ([][]types.Value, error) {
+		var out [][]types.Value
+		err := src.rows(w, it, func(r []types.Value) {
+			row := w.arena.row(len(r))
+			copy(row, r)
+			out = append(out, row)
+		})
+		return out, err
+	}
+	return &parIter{pr: runParts(x.ctx, src.parts, collect)}
+}
+
+func (p *parIter) Next() bool {
 	for p.err == nil {
 		if len(p.rows) > 0 {
 			p.row, p.rows = p.rows[0], p.rows[1:]
@@ -316,6 +392,6 @@ func (p *parJoinIter) Next() bool {
 	return false
 }
 
-func (p *parJoinIter) Row() []types.Value { return p.row }
-func (p *parJoinIter) Err() error         { return p.err }
-func (p *parJoinIter) Close()             { p.pr.close() }
+func (p *parIter) Row() []types.Value { return p.row }
+func (p *parIter) Err() error         { return p.err }
+func (p *parIter) Close()             { p.pr.close() }

@@ -15,7 +15,8 @@ import (
 
 // TestParallelJoinMatchesSerial writes a random history of a few hundred
 // products, listings and stock rows, checkpoints it, and runs random joins (inner and
-// left, residual ON conditions, filters, grouping with sums of doubles,
+// left, residual ON conditions, filters, grouping with sums of doubles
+// over joins and single tables,
 // orders, limits, a third table) AS OF random instants on two stores with
 // the same versions: one with the segment cache, where the joins probe in
 // parallel over many small key ranges, and one without, where they run on
@@ -34,7 +35,7 @@ func TestParallelJoinMatchesSerial(t *testing.T) {
 		on := pick("l.product_id = p.product_id", "p.product_id = l.product_id AND p.price > 40", "l.product_id = p.product_id AND l.title <> p.currency")
 		where := pick("", " WHERE l.active = true", " WHERE l.category = 'c1' OR p.price < 30", " WHERE l.listing_id > 'M0400'")
 		var sql string
-		switch r.Intn(4) {
+		switch r.Intn(6) {
 		case 0:
 			sql = "SELECT l.category, COUNT(*), AVG(p.price), SUM(p.price), MIN(p.currency), MAX(l.title) FROM listings l " + join + " prices p ON " + on + at + where +
 				" GROUP BY l.category" + pick("", " ORDER BY l.category")
@@ -43,8 +44,14 @@ func TestParallelJoinMatchesSerial(t *testing.T) {
 		case 2:
 			sql = "SELECT l.listing_id, p.price * 2, s.qty FROM listings l " + join + " prices p ON " + on + " " + pick("JOIN", "LEFT JOIN") +
 				" stock s ON s.product_id = l.product_id" + at + where
-		default:
+		case 3:
 			sql = "SELECT COUNT(DISTINCT p.product_id), SUM(p.price) FROM listings l " + join + " prices p ON " + on + at + where
+		case 4: // one table, grouped on every core
+			sql = "SELECT category, active, COUNT(*), COUNT(DISTINCT product_id), MIN(title), MAX(listing_id) FROM listings" + at +
+				pick("", " WHERE active = true", " WHERE title <> 't1'") + " GROUP BY category, active" + pick("", " HAVING COUNT(*) > 20", " ORDER BY category, active")
+		default: // grouped by the right side (NULL for LEFT JOIN's unmatched rows)
+			sql = "SELECT p.currency, SUM(p.price), AVG(p.price * 2), COUNT(l.listing_id), MAX(p.price) FROM listings l " + join + " prices p ON " + on + at + where +
+				" GROUP BY p.currency" + pick("", " ORDER BY p.currency")
 		}
 		got, want := render(par.run(sql)), render(ser.run(sql))
 		if got != want {
@@ -126,13 +133,14 @@ func writeJoinHistory(t *testing.T, e *testEnv) {
 }
 
 // TestParallelJoinStops checks that a parallel join stops its workers when
-// the statement is cancelled or reads only part of it (LIMIT), and leaves
-// no goroutine behind.
+// the statement (a join, or an aggregate over one) is cancelled or reads
+// only part of it (LIMIT), and leaves no goroutine behind.
 func TestParallelJoinStops(t *testing.T) {
 	parallelJoins(t, 3)
 	e := joinHistoryEnv(t, mvcc.Options{InMemory: true})
 	base := runtime.NumGoroutine()
 	sql := fmt.Sprintf("SELECT l.listing_id, p.price FROM listings l JOIN prices p ON l.product_id = p.product_id AS OF %d", sec(30))
+	grouped := fmt.Sprintf("SELECT l.category, AVG(p.price) FROM listings l JOIN prices p ON l.product_id = p.product_id AS OF %d GROUP BY l.category", sec(30))
 	before := parJoins.Load()
 	for i := 0; i < 20; i++ {
 		st, err := Parse(sql + " LIMIT 2")
@@ -145,9 +153,11 @@ func TestParallelJoinStops(t *testing.T) {
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		st, _ = Parse(sql)
-		if _, err := Run(ctx, e, st.(*Select), Options{}); !errors.Is(err, context.Canceled) {
-			t.Fatalf("cancelled statement: %v, want context.Canceled", err)
+		for _, q := range []string{sql, grouped} {
+			st, _ = Parse(q)
+			if _, err := Run(ctx, e, st.(*Select), Options{}); !errors.Is(err, context.Canceled) {
+				t.Fatalf("cancelled statement %s: %v, want context.Canceled", q, err)
+			}
 		}
 	}
 	if parJoins.Load() == before {
