@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -135,6 +136,14 @@ type ckLog struct {
 	complete bool
 	ents     []logEnt
 	seq      uint64
+	// after is the checkpoint the entries follow (once complete); gen
+	// counts the times ents was replaced rather than appended to.
+	after int64
+	gen   uint64
+	// sorted is the log's first entries as a change list (logSegment),
+	// built by one scan at a time (sortMu).
+	sorted *logSorted
+	sortMu sync.Mutex
 }
 
 // logEnt is one version: the encoded key after the table prefix, its
@@ -209,7 +218,7 @@ func (s *Store) Checkpoint(t *catalog.Table, c int64) (int64, error) {
 				keep = append(keep, e)
 			}
 		}
-		lg.ents = keep
+		lg.ents, lg.after, lg.gen, lg.sorted = keep, c, lg.gen+1, nil
 	} else if c > prev {
 		// Log from now on; the walk below finds what was written before.
 		s.ckpts.logs[t.ID] = &ckLog{}
@@ -253,22 +262,7 @@ func (s *Store) Checkpoint(t *catalog.Table, c int64) (int64, error) {
 	// and the synced meta commit happen outside it. (Only builds change m,
 	// and they run one at a time.)
 	if !incremental {
-		// The walk saw everything written before it started, the log
-		// everything after it was created: together, every version after c.
-		s.ckpts.mu.Lock()
-		lg := s.ckpts.logs[t.ID]
-		var logged []logEnt
-		if lg != nil {
-			logged, lg.ents = lg.ents, nil
-		}
-		s.ckpts.mu.Unlock()
-		if lg != nil {
-			merged := dedupLog(append(later, logged...))
-			s.ckpts.mu.Lock()
-			lg.ents = append(merged, lg.ents...) // then what was written meanwhile
-			lg.complete = true
-			s.ckpts.mu.Unlock()
-		}
+		s.completeLog(t.ID, later, c)
 	}
 	s.ckpts.mu.Lock()
 	tc := &tableCkpts{Rows: b.rows}
@@ -297,6 +291,91 @@ func (s *Store) Checkpoint(t *catalog.Table, c int64) (int64, error) {
 	}
 	s.sizes.mu.Unlock()
 	return b.rows, nil
+}
+
+// completeLog completes table id's log, created before a walk that found
+// later, the versions after c: the walk saw everything written before it
+// started, the log everything after it was created; together, every
+// version after c.
+func (s *Store) completeLog(id uint32, later []logEnt, c int64) {
+	s.ckpts.mu.Lock()
+	lg := s.ckpts.logs[id]
+	var logged []logEnt
+	if lg != nil {
+		logged, lg.ents = lg.ents, nil
+	}
+	s.ckpts.mu.Unlock()
+	if lg == nil {
+		return
+	}
+	merged := dedupLog(append(later, logged...))
+	s.ckpts.mu.Lock()
+	lg.ents = append(merged, lg.ents...) // then what was written meanwhile
+	lg.complete, lg.after, lg.gen, lg.sorted = true, c, lg.gen+1, nil
+	s.ckpts.mu.Unlock()
+}
+
+// startLog starts the log of t, which has none, at its last checkpoint c:
+// a walk finds the versions after c, the log those written from now on.
+// It does nothing when c is not t's last checkpoint or is below the
+// retention horizon (Badger may have merged away versions after c, deletes
+// included, that the log would need).
+func (s *Store) startLog(t *catalog.Table, c int64) error {
+	s.ckpts.build.Lock()
+	defer s.ckpts.build.Unlock()
+	s.ckpts.mu.Lock()
+	tc := s.ckpts.m[t.ID]
+	ok := s.ckpts.logs[t.ID] == nil && tc != nil && len(tc.At) > 0 && tc.At[len(tc.At)-1] == c
+	if ok {
+		s.ckpts.logs[t.ID] = &ckLog{}
+	}
+	s.ckpts.mu.Unlock()
+	if !ok || c < s.Horizon() {
+		return nil
+	}
+	later, err := s.walkAfter(t, c)
+	if err == nil && c < s.Horizon() {
+		err = errHorizonPassed
+	}
+	if err != nil {
+		s.ckpts.mu.Lock()
+		delete(s.ckpts.logs, t.ID)
+		s.ckpts.mu.Unlock()
+		if errors.Is(err, errHorizonPassed) {
+			return nil
+		}
+		return fmt.Errorf("mvcc: log of %s: %w", t.Name, err)
+	}
+	s.completeLog(t.ID, later, c)
+	return nil
+}
+
+var errHorizonPassed = errors.New("mvcc: the retention horizon passed the checkpoint")
+
+// walkAfter returns every version of t after c.
+func (s *Store) walkAfter(t *catalog.Table, c int64) ([]logEnt, error) {
+	txn := s.db.NewTransactionAt(math.MaxUint64, false)
+	defer txn.Discard()
+	p := tablePrefix(nil, t.ID)
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: p, AllVersions: true})
+	defer it.Close()
+	var later []logEnt
+	for it.Seek(p); it.Valid(); it.Next() {
+		item := it.Item()
+		ts := TS(item.Version())
+		if ts <= c {
+			continue
+		}
+		e := logEnt{pk: slices.Clone(item.Key()[len(p):]), ts: ts}
+		if !item.IsDeletedOrExpired() {
+			var err error
+			if e.val, err = item.ValueCopy(nil); err != nil {
+				return nil, err
+			}
+		}
+		later = append(later, e)
+	}
+	return later, nil
 }
 
 // ckBuilder writes one checkpoint's entries.
@@ -493,6 +572,9 @@ func (s *Store) scanFrom(sn *Snapshot, t *catalog.Table) RowIter {
 		// Before the first checkpoint: the versions up to it, sealed,
 		// read once into the segment cache (or walked by the scan).
 		return s.scanCachedVersions(t, T, at[0])
+	case i >= 0 && i == len(at)-1:
+		// After the last: its rows and the versions logged since.
+		return s.scanLogged(t, T, at[i])
 	default:
 		return nil
 	}

@@ -1,11 +1,13 @@
 package mvcc
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 	"unsafe"
 
 	"ttq/catalog"
@@ -56,7 +58,7 @@ func TestCheckpointScansEqualVersionScans(t *testing.T) {
 			defer func() { st.Close() }()
 			rng := rand.New(rand.NewPCG(seed, 9))
 			const end = 600
-			cks := []int64{100, 101, 250, 400, 599}
+			cks := []int64{100, 101, 250, 400, 520}
 			next := 0
 			for ts := int64(0); ts < end; ts++ {
 				b := st.NewBatch()
@@ -122,10 +124,11 @@ func TestCheckpointScansEqualVersionScans(t *testing.T) {
 			}
 			// Instants from the first checkpoint to the last; with the
 			// segment cache, those before the first too (from the versions
-			// up to it, kept in the cache).
-			want := 599 - 100 + 1
+			// up to it, kept in the cache) and those after the last (from
+			// the versions logged since).
+			want := 520 - 100 + 1
 			if tc.cache == 0 {
-				want = 599 + 2
+				want = end + 2
 			}
 			if viaCheckpoint < want || tc.cache <= 0 && viaCheckpoint != want {
 				t.Errorf("%d scans read a checkpoint, want %d", viaCheckpoint, want)
@@ -140,6 +143,43 @@ func TestCheckpointScansEqualVersionScans(t *testing.T) {
 				t.Errorf("%d of %d checkpoint scans read the segment cache", viaCache, viaCheckpoint)
 			case tc.cache > 0 && (viaCache == 0 || viaCache == viaCheckpoint):
 				t.Errorf("%d of %d checkpoint scans read a cache too small for some segments", viaCache, viaCheckpoint)
+			}
+			// After a restart, more versions after the last checkpoint,
+			// scans between them: the first scan starts the log with a
+			// walk of the versions since the checkpoint, and the sorted log
+			// grows with each scan (some keys written again at the same
+			// instant, where the last write wins).
+			st.Close()
+			if st, err = Open(dir, opts); err != nil {
+				t.Fatal(err)
+			}
+			for ts := int64(end); ts < end+60; ts++ {
+				for w := range 3 {
+					b := st.NewBatch()
+					for n := rng.IntN(4); n > 0; n-- {
+						k := types.String(fmt.Sprintf("k%02d", rng.IntN(40)))
+						if rng.IntN(5) == 0 {
+							must(t, b.Delete(tbl, []types.Value{k}, ts))
+						} else {
+							must(t, b.Put(tbl, []types.Value{k, types.Int(ts), types.String(fmt.Sprint(rng.IntN(9)))}, ts))
+						}
+					}
+					must(t, b.Flush())
+					if w == 1 {
+						continue // two batches logged between scans
+					}
+					for _, T := range []int64{ts, ts - 1 - int64(rng.IntN(60))} {
+						sn := st.At(T)
+						it := sn.Scan(tbl, nil)
+						if _, ok := it.(*segIter); !ok && tc.cache == 0 {
+							t.Errorf("AS OF %d, after the last checkpoint: %T, want a scan of the cached rows and the log", T, it)
+						}
+						if got, want := scanText(t, it), scanText(t, sn.ScanVersions(tbl, nil)); got != want {
+							t.Fatalf("AS OF %d, after more versions:\n got %s\nwant %s", T, got, want)
+						}
+						sn.Close()
+					}
+				}
 			}
 			// DROP TABLE removes them.
 			if err := st.DropTable(tbl.ID); err != nil {
@@ -281,8 +321,44 @@ func TestCheckpointsWhileWriting(t *testing.T) {
 				return
 			}
 			sealed.Store(ts)
+			if ts%10 == 0 {
+				time.Sleep(50 * time.Microsecond) // leave checkpoints and scans time between batches
+			}
 		}
 		done <- nil
+	}()
+	// Meanwhile scans AS OF the newest sealed instant (after the last
+	// checkpoint: the cached rows and the log) see what the versions say.
+	stop, scanned := make(chan struct{}), make(chan error, 1)
+	go func() {
+		logged := 0
+		for {
+			select {
+			case <-stop:
+				if logged == 0 {
+					scanned <- errors.New("no scan read the log")
+				} else {
+					scanned <- nil
+				}
+				return
+			default:
+			}
+			T := sealed.Load()
+			if T < 0 {
+				continue
+			}
+			sn := st.At(T)
+			it := sn.Scan(tbl, nil)
+			if si, ok := it.(*segIter); ok && si.chg != nil && len(si.chg.ents) > 0 {
+				logged++
+			}
+			got, want := scanText(t, it), scanText(t, sn.ScanVersions(tbl, nil))
+			sn.Close()
+			if got != want {
+				scanned <- fmt.Errorf("AS OF %d while writing:\n got %s\nwant %s", T, got, want)
+				return
+			}
+		}
 	}()
 	for running := true; running; {
 		select {
@@ -293,11 +369,16 @@ func TestCheckpointsWhileWriting(t *testing.T) {
 			running = false
 		default:
 		}
-		if c := sealed.Load(); c >= 0 {
+		// (every 50 instants, so that scans find versions logged since)
+		if c := sealed.Load(); c >= 0 && (len(ckAt(st, tbl)) == 0 || c-50 > ckAt(st, tbl)[len(ckAt(st, tbl))-1]) {
 			if _, err := st.Checkpoint(tbl, c); err != nil {
 				t.Fatal(err)
 			}
 		}
+	}
+	close(stop)
+	if err := <-scanned; err != nil {
+		t.Fatal(err)
 	}
 	at := ckAt(st, tbl)
 	if len(at) < 5 {

@@ -1,0 +1,142 @@
+package mvcc
+
+import (
+	"bytes"
+	"cmp"
+	"slices"
+
+	"ttq/catalog"
+)
+
+// A scan AS OF an instant after a table's last checkpoint c reads c's rows
+// and the versions written since. The store logs those versions in memory
+// as they are written (ckLog), so the scan merges c's cached rows with the
+// log, sorted by key, instead of stepping a Badger iterator through every
+// version of every key. The sorted log is kept as a change list segment
+// and brought up to date by the next scan that finds the log longer: the
+// new versions are sorted and merged in, so a scan costs the table's rows
+// plus the versions since c, whatever the depth of the history.
+
+// logSorted is the first n entries of a table's log (of generation gen)
+// as a change list segment.
+type logSorted struct {
+	gen uint64
+	n   int
+	seg *segment
+}
+
+// scanLogged is scanFrom's scan AS OF T after t's last checkpoint c, over
+// the segment cache and the log, or nil when either cannot serve it.
+func (s *Store) scanLogged(t *catalog.Table, T, c int64) RowIter {
+	chg := s.logSegment(t.ID, c)
+	if chg == nil && s.segs.budget >= 0 {
+		// No log (this process has not checkpointed t): start one, once.
+		if s.startLog(t, c) != nil {
+			return nil // the scan reads Badger, which reports the error
+		}
+		chg = s.logSegment(t.ID, c)
+	}
+	if chg == nil {
+		return nil
+	}
+	rows, err := s.segs.get(s, segKey{t.ID, ckRows, c})
+	if rows == nil || err != nil {
+		return nil
+	}
+	si := &segIter{t: t, T: T, rows: rows, rend: len(rows.ents), chg: chg, cend: len(chg.ents)}
+	si.nextChange()
+	return si
+}
+
+// logSegment returns the versions of table id logged since its checkpoint
+// c, sorted by key and, within a key, in the order they were written, or
+// nil when the log does not hold them all (this process has not taken a
+// checkpoint of the table yet, or the log outgrew maxLogged), the segment
+// cache is off, or they take more than the cache gives one segment. The
+// segment's memory is the log's, not the cache's: it is dropped with the
+// log's entries at the next checkpoint.
+func (s *Store) logSegment(id uint32, c int64) *segment {
+	if s.segs.budget < 0 {
+		return nil
+	}
+	s.ckpts.mu.Lock()
+	lg := s.ckpts.logs[id]
+	s.ckpts.mu.Unlock()
+	if lg == nil {
+		return nil
+	}
+	lg.sortMu.Lock()
+	defer lg.sortMu.Unlock()
+	s.ckpts.mu.Lock()
+	ok := s.ckpts.logs[id] == lg && lg.complete && lg.after == c
+	ents, gen, old := lg.ents, lg.gen, lg.sorted
+	s.ckpts.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	// ents is a prefix no writer changes: the log is appended to, or
+	// replaced (gen moves on).
+	if old == nil || old.gen != gen {
+		old = &logSorted{gen: gen, seg: &segment{}}
+	}
+	if old.n == len(ents) {
+		return old.seg
+	}
+	seg, err := mergeLog(old.seg, ents[old.n:], s.segs.budget/2)
+	if err != nil {
+		return nil // too big
+	}
+	s.ckpts.mu.Lock()
+	if lg.gen == gen {
+		lg.sorted = &logSorted{gen: gen, n: len(ents), seg: seg}
+	}
+	s.ckpts.mu.Unlock()
+	return seg
+}
+
+// mergeLog returns a new segment with old's entries and the versions add
+// (written after them), by key and, within a key, by time; versions of one
+// key at one time stay in the order they were written, so the last one
+// wins as in Badger.
+func mergeLog(old *segment, add []logEnt, limit int64) (*segment, error) {
+	add = slices.Clone(add)
+	slices.SortStableFunc(add, func(a, b logEnt) int {
+		if c := bytes.Compare(a.pk, b.pk); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ts, b.ts)
+	})
+	n := len(old.buf)
+	for _, e := range add {
+		n += len(e.pk) + len(e.val)
+	}
+	g := &segment{buf: make([]byte, 0, n), ents: make([]segEnt, 0, len(old.ents)+len(add))}
+	i, j := 0, 0
+	for i < len(old.ents) || j < len(add) {
+		var err error
+		if j == len(add) || i < len(old.ents) && cmpLogged(old, i, &add[j]) <= 0 {
+			e := &old.ents[i]
+			err = g.add(old.entKey(i), old.entVal(i), e.ts, e.del, limit)
+			i++
+		} else {
+			e := &add[j]
+			err = g.add(e.pk, e.val, e.ts, e.val == nil, limit)
+			j++
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	for k := 1; k < len(g.ents); k++ {
+		g.ents[k].same = bytes.Equal(g.entKey(k), g.entKey(k-1))
+	}
+	return g, nil
+}
+
+// cmpLogged orders entry i of g against a logged version by key and time.
+func cmpLogged(g *segment, i int, e *logEnt) int {
+	if c := bytes.Compare(g.entKey(i), e.pk); c != 0 {
+		return c
+	}
+	return cmp.Compare(g.ents[i].ts, e.ts)
+}
