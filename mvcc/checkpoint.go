@@ -60,6 +60,9 @@ type checkpoints struct {
 	mu    sync.Mutex // guards m and logs
 	m     map[uint32]*tableCkpts
 	logs  map[uint32]*ckLog // versions since the last checkpoint, by table
+	// noLog holds, by table, the last checkpoint after which a log could
+	// not start (startLog does not walk again until the next one).
+	noLog map[uint32]int64
 }
 
 // tableCkpts is the checkpoint record of one table.
@@ -156,8 +159,8 @@ type logEnt struct {
 }
 
 // maxLogged bounds a table's log; past it the log is dropped and the next
-// checkpoint walks the versions.
-const maxLogged = 2 << 20
+// checkpoint walks the versions (a variable for tests).
+var maxLogged = 2 << 20
 
 // captureVersions logs written versions of the tables with a log.
 func (s *Store) captureVersions(ents []pending) {
@@ -325,7 +328,8 @@ func (s *Store) startLog(t *catalog.Table, c int64) error {
 	defer s.ckpts.build.Unlock()
 	s.ckpts.mu.Lock()
 	tc := s.ckpts.m[t.ID]
-	ok := s.ckpts.logs[t.ID] == nil && tc != nil && len(tc.At) > 0 && tc.At[len(tc.At)-1] == c
+	failed, tried := s.ckpts.noLog[t.ID]
+	ok := s.ckpts.logs[t.ID] == nil && tc != nil && len(tc.At) > 0 && tc.At[len(tc.At)-1] == c && (!tried || failed != c)
 	if ok {
 		s.ckpts.logs[t.ID] = &ckLog{}
 	}
@@ -335,13 +339,19 @@ func (s *Store) startLog(t *catalog.Table, c int64) error {
 	}
 	later, err := s.walkAfter(t, c)
 	if err == nil && c < s.Horizon() {
-		err = errHorizonPassed
+		err = errNoLog
 	}
 	if err != nil {
 		s.ckpts.mu.Lock()
 		delete(s.ckpts.logs, t.ID)
+		if errors.Is(err, errNoLog) {
+			if s.ckpts.noLog == nil {
+				s.ckpts.noLog = map[uint32]int64{}
+			}
+			s.ckpts.noLog[t.ID] = c
+		}
 		s.ckpts.mu.Unlock()
-		if errors.Is(err, errHorizonPassed) {
+		if errors.Is(err, errNoLog) {
 			return nil
 		}
 		return fmt.Errorf("mvcc: log of %s: %w", t.Name, err)
@@ -350,9 +360,11 @@ func (s *Store) startLog(t *catalog.Table, c int64) error {
 	return nil
 }
 
-var errHorizonPassed = errors.New("mvcc: the retention horizon passed the checkpoint")
+// errNoLog says a log cannot start: the retention horizon passed the
+// checkpoint during the walk, or more versions than a log holds follow it.
+var errNoLog = errors.New("mvcc: no log of the versions since the checkpoint")
 
-// walkAfter returns every version of t after c.
+// walkAfter returns every version of t after c (errNoLog past maxLogged).
 func (s *Store) walkAfter(t *catalog.Table, c int64) ([]logEnt, error) {
 	txn := s.db.NewTransactionAt(math.MaxUint64, false)
 	defer txn.Discard()
@@ -373,7 +385,9 @@ func (s *Store) walkAfter(t *catalog.Table, c int64) ([]logEnt, error) {
 				return nil, err
 			}
 		}
-		later = append(later, e)
+		if later = append(later, e); len(later) > maxLogged {
+			return nil, errNoLog
+		}
 	}
 	return later, nil
 }

@@ -458,3 +458,60 @@ func TestSegmentStringsShared(t *testing.T) {
 		}
 	}
 }
+
+// A table with more versions since its last checkpoint than a log holds is
+// scanned from the versions after a restart, and the log is not tried
+// again until the next checkpoint.
+func TestLogTooLong(t *testing.T) {
+	old := maxLogged
+	maxLogged = 50
+	t.Cleanup(func() { maxLogged = old })
+	dir := t.TempDir()
+	tbl := &catalog.Table{ID: 5, Name: "t", Columns: []catalog.Column{{Name: "k", Type: types.BigInt}, {Name: "v", Type: types.BigInt}}, PK: []int{0}}
+	st, err := Open(dir, Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(from, to int64) {
+		for ts := from; ts < to; ts++ {
+			b := st.NewBatch()
+			must(t, b.Put(tbl, []types.Value{types.Int(ts % 13), types.Int(ts)}, ts))
+			must(t, b.Flush())
+		}
+	}
+	write(0, 10)
+	if _, err := st.Checkpoint(tbl, 9); err != nil {
+		t.Fatal(err)
+	}
+	write(10, 100)
+	st.Close()
+	if st, err = Open(dir, Options{NoSync: true}); err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for range 2 {
+		sn := st.At(99)
+		it := sn.Scan(tbl, nil)
+		if _, ok := it.(*segIter); ok {
+			t.Errorf("a scan through a log of 90 versions, which holds 50")
+		}
+		if got, want := scanText(t, it), scanText(t, sn.ScanVersions(tbl, nil)); got != want {
+			t.Fatalf("got %s\nwant %s", got, want)
+		}
+		sn.Close()
+		if c, ok := st.ckpts.noLog[tbl.ID]; !ok || c != 9 {
+			t.Fatalf("noLog = %d, %v; want 9 remembered", c, ok)
+		}
+	}
+	// Under the bound, the next scan starts the log.
+	maxLogged = 1000
+	if _, err := st.Checkpoint(tbl, 99); err != nil {
+		t.Fatal(err)
+	}
+	write(100, 120)
+	sn := st.At(119)
+	defer sn.Close()
+	if it := sn.Scan(tbl, nil); fmt.Sprintf("%T", it) != "*mvcc.segIter" {
+		t.Errorf("AS OF 119 after a checkpoint at 99: %T, want a scan through the log", it)
+	}
+}
