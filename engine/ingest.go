@@ -260,7 +260,9 @@ func decodeAll(recs []Record, cat *catalog.Catalog) []decodedRecord {
 // Options.BatchSize records, streaming: memory is bounded by two batches (the
 // one committing and the next, read and decoded meanwhile), not the input.
 // name labels the origin of each line (name:line). Every line is
-// either applied or stored as a reject; an error means ingest stopped.
+// either applied or stored as a reject; an error means ingest stopped (a
+// read of r already under way when a commit fails finishes in the
+// background, and nothing more is read).
 func (e *Engine) Load(ctx context.Context, r io.Reader, name string) (Counts, error) {
 	// A reader goroutine reads and decodes the next batch while this one
 	// commits it: Badger's write goroutine and the decoders overlap.

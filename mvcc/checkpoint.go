@@ -326,6 +326,9 @@ func (s *Store) completeLog(id uint32, later []logEnt, c int64) {
 func (s *Store) startLog(t *catalog.Table, c int64) error {
 	s.ckpts.build.Lock()
 	defer s.ckpts.build.Unlock()
+	if c < s.Horizon() {
+		return nil
+	}
 	s.ckpts.mu.Lock()
 	tc := s.ckpts.m[t.ID]
 	failed, tried := s.ckpts.noLog[t.ID]
@@ -334,7 +337,7 @@ func (s *Store) startLog(t *catalog.Table, c int64) error {
 		s.ckpts.logs[t.ID] = &ckLog{}
 	}
 	s.ckpts.mu.Unlock()
-	if !ok || c < s.Horizon() {
+	if !ok {
 		return nil
 	}
 	later, err := s.walkAfter(t, c)
@@ -555,6 +558,7 @@ func (s *Store) dropCheckpoints(id uint32) error {
 	}
 	delete(s.ckpts.m, id)
 	delete(s.ckpts.logs, id)
+	delete(s.ckpts.noLog, id)
 	s.segs.purge(id)
 	return s.db.DropPrefix(binary.BigEndian.AppendUint32([]byte{prefixCkpt}, id))
 }

@@ -515,3 +515,42 @@ func TestLogTooLong(t *testing.T) {
 		t.Errorf("AS OF 119 after a checkpoint at 99: %T, want a scan through the log", it)
 	}
 }
+
+// No log is started after a checkpoint below the retention horizon (Badger
+// may have merged away versions after it), and none is left behind.
+func TestNoLogBelowHorizon(t *testing.T) {
+	dir := t.TempDir()
+	tbl := &catalog.Table{ID: 5, Name: "t", Columns: []catalog.Column{{Name: "k", Type: types.BigInt}, {Name: "v", Type: types.BigInt}}, PK: []int{0}}
+	st, err := Open(dir, Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ts := int64(0); ts < 100; ts++ {
+		b := st.NewBatch()
+		must(t, b.Put(tbl, []types.Value{types.Int(ts % 13), types.Int(ts)}, ts))
+		must(t, b.Flush())
+		if ts == 9 {
+			if _, err := st.Checkpoint(tbl, 9); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	st.Close()
+	if st, err = Open(dir, Options{NoSync: true}); err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	st.SetHorizon(50)
+	sn := st.At(99)
+	defer sn.Close()
+	it := sn.Scan(tbl, nil)
+	if _, ok := it.(*segIter); ok {
+		t.Errorf("a scan through a log started after a checkpoint below the horizon")
+	}
+	if got, want := scanText(t, it), scanText(t, sn.ScanVersions(tbl, nil)); got != want {
+		t.Fatalf("got %s\nwant %s", got, want)
+	}
+	if lg := st.ckpts.logs[tbl.ID]; lg != nil {
+		t.Errorf("a log was left: %+v", lg)
+	}
+}

@@ -366,15 +366,18 @@ func (n *aggNode) addParallel(x *execCtx, src *parSource, g *grouper) error {
 		}
 	}
 	pr := runParts(x.ctx, src.parts, func(w *parWorker, it mvcc.RowIter) (aggPart, error) {
-		var p aggPart
-		local := map[string]int32{}
-		keys := make([]types.Value, len(n.b.groups))
+		var (
+			p     aggPart
+			local = map[string]int32{}
+			keys  = make([]types.Value, len(n.b.groups))
+			kb    []byte // not w.kb: a join's probe is using it
+		)
 		err := src.rows(w, it, func(row []types.Value) {
-			w.kb = n.groupKey(w.kb[:0], keys, row)
-			li, ok := local[string(w.kb)]
+			kb = n.groupKey(kb[:0], keys, row)
+			li, ok := local[string(kb)]
 			if !ok {
 				li = int32(len(p.groups))
-				kb := string(w.kb)
+				kb := string(kb)
 				local[kb] = li
 				p.groups, p.kbs = append(p.groups, slices.Clone(keys)), append(p.kbs, kb)
 			}

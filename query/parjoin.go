@@ -27,7 +27,8 @@ import (
 // (a variable for tests).
 var partRows = 16384
 
-// parJoins counts the join sides that ran in parallel (for tests).
+// parJoins counts the scans cut into key ranges: join sides, or a grouped
+// table (for tests).
 var parJoins atomic.Int64
 
 // partScanner is implemented by readers whose whole-table scans can be
