@@ -2,6 +2,7 @@ package query
 
 import (
 	"context"
+	"fmt"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -183,13 +184,24 @@ func (p *partRunner[R]) work() {
 		if ss, ok := p.parts[i].(mvcc.StringSharer); ok {
 			ss.ShareStrings() // results are copied out of the rows
 		}
-		r.r, r.err = p.fn(w, p.parts[i])
+		r.r, r.err = p.call(w, p.parts[i])
 		if r.err == nil {
 			r.err = p.parts[i].Err()
 		}
 		p.parts[i].Close()
 		close(r.done)
 	}
+}
+
+// call runs fn on one range; a panic becomes the range's error (Run
+// recovers the statement's own goroutine, not the workers').
+func (p *partRunner[R]) call(w *parWorker, it mvcc.RowIter) (r R, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("%w: a parallel worker: %v (please report this)", ErrInternal, v)
+		}
+	}()
+	return p.fn(w, it)
 }
 
 // next returns the next range's result; ok is false after the last.

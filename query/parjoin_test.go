@@ -171,3 +171,23 @@ func TestParallelJoinStops(t *testing.T) {
 		t.Errorf("%d goroutines after the statements, %d before", n, base)
 	}
 }
+
+// A worker's panic becomes the statement's error, not the process's end.
+func TestParallelWorkerPanic(t *testing.T) {
+	parallelJoins(t, 7)
+	e := joinHistoryEnv(t, mvcc.Options{InMemory: true})
+	sn := e.st.At(sec(30))
+	defer sn.Close()
+	listings, _ := e.cat.Table("listings")
+	parts := sn.ScanParts(listings, 7)
+	if len(parts) < 2 {
+		t.Fatalf("%d parts", len(parts))
+	}
+	pr := runParts(context.Background(), parts, func(w *parWorker, it mvcc.RowIter) (int, error) {
+		panic("boom")
+	})
+	defer pr.close()
+	if _, _, err := pr.next(); !errors.Is(err, ErrInternal) {
+		t.Fatalf("next after a worker's panic: %v, want ErrInternal", err)
+	}
+}
