@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"time"
 
-	"ttq/catalog"
 	"ttq/timeline"
 )
 
@@ -97,23 +96,6 @@ const (
 	ckAll                 // those, and tables without any
 )
 
-// startLog starts the store's log of table t (named name) unless it was
-// dropped meanwhile.
-func (e *Engine) startLog(name string, t *catalog.Table) error {
-	e.ckMu.Lock()
-	defer e.ckMu.Unlock()
-	if e.closed.Load() {
-		return ErrClosed
-	}
-	if cur := e.Catalog().Tables[name]; cur == nil || cur.ID != t.ID {
-		return nil
-	}
-	if err := e.store.StartLog(t); err != nil {
-		return fmt.Errorf("engine: log of %s: %w", name, err)
-	}
-	return nil
-}
-
 // checkpoint checkpoints the tables mode selects. A process that writes
 // nothing (ttq sql, export, a shell) never checkpoints in the background.
 func (e *Engine) checkpoint(mode ckMode) error {
@@ -134,14 +116,6 @@ func (e *Engine) checkpoint(mode ckMode) error {
 			due = since > 0 || len(at) == 0
 		}
 		if !due {
-			if since > 0 {
-				// Written by this process: log its versions since its last
-				// checkpoint now, so its next one needs no walk of the
-				// history and scans after the last read the log.
-				if err := e.startLog(name, t); err != nil {
-					return err
-				}
-			}
 			continue
 		}
 		err := func() error {

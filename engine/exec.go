@@ -453,20 +453,14 @@ func (e *Engine) systemTable(v *view, name string) ([]catalog.Column, [][]types.
 	case "ttq_checkpoints":
 		cols := []catalog.Column{
 			{Name: "table_name", Type: types.Varchar}, {Name: "checkpoint", Type: types.Timestamp},
-			{Name: "has_changes", Type: types.Boolean}, {Name: "logged", Type: types.BigInt},
+			{Name: "has_changes", Type: types.Boolean},
 		}
 		var rows [][]types.Value
 		cat := v.cat
 		for _, n := range cat.TableNames() {
-			t := cat.Tables[n]
-			at, changes := e.store.CheckpointList(t)
-			versions, complete := e.store.Logged(t)
+			at, changes := e.store.CheckpointList(cat.Tables[n])
 			for i := range at {
-				logged := types.NullValue // the versions since the last held in memory
-				if complete && i == len(at)-1 {
-					logged = types.Int(int64(versions))
-				}
-				rows = append(rows, []types.Value{types.String(n), types.Time(at[i]), types.Bool(changes[i]), logged})
+				rows = append(rows, []types.Value{types.String(n), types.Time(at[i]), types.Bool(changes[i])})
 			}
 		}
 		return cols, rows, true, nil

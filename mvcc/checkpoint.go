@@ -118,20 +118,6 @@ func (s *Store) CheckpointList(t *catalog.Table) (at []int64, changes []bool) {
 	return nil, nil
 }
 
-// Logged returns how many versions of t written since its last checkpoint
-// the store holds in memory (its log), and whether it holds all of them
-// (then scans after that checkpoint, and the next one, read the log).
-func (s *Store) Logged(t *catalog.Table) (versions int, complete bool) {
-	s.ckpts.mu.Lock()
-	defer s.ckpts.mu.Unlock()
-	lg, tc := s.ckpts.logs[t.ID], s.ckpts.m[t.ID]
-	if lg == nil {
-		return 0, false
-	}
-	complete = lg.complete && tc != nil && len(tc.At) > 0 && lg.after == tc.At[len(tc.At)-1]
-	return len(lg.ents), complete
-}
-
 // CheckpointStats returns the versions written to t since its last
 // checkpoint (by this process) and the rows it had then.
 func (s *Store) CheckpointStats(t *catalog.Table) (since, rows int64) {
@@ -330,26 +316,6 @@ func (s *Store) completeLog(id uint32, later []logEnt, c int64) {
 	lg.ents = append(merged, lg.ents...) // then what was written meanwhile
 	lg.complete, lg.after, lg.gen, lg.sorted = true, c, lg.gen+1, nil
 	s.ckpts.mu.Unlock()
-}
-
-// StartLog starts logging the versions of t written after its last
-// checkpoint, when it has one and no log yet: a walk finds those written
-// so far. The next checkpoint is then built from the last one and the log
-// instead of a walk of the history, and scans after the last checkpoint
-// read the log from the first. It does nothing below the retention horizon
-// or past the log's bound (see startLog).
-func (s *Store) StartLog(t *catalog.Table) error {
-	s.ckpts.mu.Lock()
-	tc, lg := s.ckpts.m[t.ID], s.ckpts.logs[t.ID]
-	c := int64(-1)
-	if tc != nil && len(tc.At) > 0 {
-		c = tc.At[len(tc.At)-1]
-	}
-	s.ckpts.mu.Unlock()
-	if c < 0 || lg != nil {
-		return nil
-	}
-	return s.startLog(t, c)
 }
 
 // startLog starts the log of t, which has none, at its last checkpoint c:
