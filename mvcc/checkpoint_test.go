@@ -554,3 +554,40 @@ func TestNoLogBelowHorizon(t *testing.T) {
 		t.Errorf("a log was left: %+v", lg)
 	}
 }
+
+// A table with about one version a row is scanned in Badger after its last
+// checkpoint: the log would cost memory to save little.
+func TestNoLogShallowHistory(t *testing.T) {
+	st, err := Open(t.TempDir(), Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	tbl := &catalog.Table{ID: 5, Name: "t", Columns: []catalog.Column{{Name: "k", Type: types.BigInt}, {Name: "v", Type: types.BigInt}}, PK: []int{0}}
+	for ts := int64(0); ts < 200; ts++ {
+		b := st.NewBatch()
+		must(t, b.Put(tbl, []types.Value{types.Int(ts), types.Int(ts)}, ts)) // a new key each time
+		must(t, b.Flush())
+		if ts == 99 {
+			if _, err := st.Checkpoint(tbl, 99); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// A fresh log would start (the checkpoint's own was dropped).
+	st.ckpts.mu.Lock()
+	delete(st.ckpts.logs, tbl.ID)
+	st.ckpts.mu.Unlock()
+	sn := st.At(199)
+	defer sn.Close()
+	it := sn.Scan(tbl, nil)
+	if _, ok := it.(*segIter); ok {
+		t.Errorf("a table of one version a row scanned through the log")
+	}
+	if got, want := scanText(t, it), scanText(t, sn.ScanVersions(tbl, nil)); got != want {
+		t.Fatalf("got %s\nwant %s", got, want)
+	}
+	if st.ckpts.logs[tbl.ID] != nil {
+		t.Errorf("a log was started for a shallow history")
+	}
+}

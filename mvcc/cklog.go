@@ -17,6 +17,10 @@ import (
 // new versions are sorted and merged in, so a scan costs the table's rows
 // plus the versions since c, whatever the depth of the history.
 
+// logDepth is how many versions a row a table must store, about, for scans
+// after its last checkpoint to read the log.
+const logDepth = 3
+
 // logSorted is the first n entries of a table's log (of generation gen)
 // as a change list segment.
 type logSorted struct {
@@ -28,6 +32,18 @@ type logSorted struct {
 // scanLogged is scanFrom's scan AS OF T after t's last checkpoint c, over
 // the segment cache and the log, or nil when either cannot serve it.
 func (s *Store) scanLogged(t *catalog.Table, T, c int64) RowIter {
+	// The log pays (in memory: it and its sorted copy) when the history is
+	// deep: a Badger scan steps over every version, the log's over the
+	// rows and the versions since c. A shallow one is scanned in Badger.
+	s.ckpts.mu.Lock()
+	visible := int64(0)
+	if tc := s.ckpts.m[t.ID]; tc != nil {
+		visible = tc.Rows
+	}
+	s.ckpts.mu.Unlock()
+	if s.EstimateVersions(t) < logDepth*max(visible, 1) {
+		return nil
+	}
 	chg := s.logSegment(t.ID, c)
 	if chg == nil && s.segs.budget >= 0 {
 		// No log (this process has not checkpointed t): start one, once.
