@@ -311,22 +311,28 @@ func (s *Store) scanCachedVersions(t *catalog.Table, T, c int64) RowIter {
 // ShareStrings, the strings of the rows it returns point into the
 // segments' memory, which never changes.
 type segIter struct {
-	t     *catalog.Table
-	T     int64
-	rows  *segment
-	ri    int
-	rend  int      // the end of the rows read (a part's, or len(rows.ents))
-	chg   *segment // nil: no changes to apply
-	ci    int      // the next change entry not yet taken
-	cend  int      // the end of the changes read
-	cpk   []byte   // the next changed key with a version at or before T, or nil
-	cval  int      // its last such version's entry (deleted when del)
-	row   []types.Value
-	ts    int64
-	arena []types.Value
-	reuse bool
-	share bool // strings point into the segments (ShareStrings)
-	err   error
+	t    *catalog.Table
+	T    int64
+	rows *segment
+	ri   int
+	rend int      // the end of the rows read (a part's, or len(rows.ents))
+	chg  *segment // nil: no changes to apply
+	ci   int      // the next change entry not yet taken
+	cend int      // the end of the changes read
+	// chg2, when set, is a second change list of versions written after
+	// chg's (the log's tail): of two versions of a key at one time, its
+	// wins.
+	chg2       *segment
+	ci2, cend2 int
+	cpk        []byte   // the next changed key with a version at or before T, or nil
+	cseg       *segment // the change list holding its last such version,
+	cval       int      // at this entry (deleted when del)
+	row        []types.Value
+	ts         int64
+	arena      []types.Value
+	reuse      bool
+	share      bool // strings point into the segments (ShareStrings)
+	err        error
 }
 
 // ShareStrings makes the strings of the rows point into the cached
@@ -336,24 +342,55 @@ func (s *segIter) ShareStrings() { s.share = true }
 // ReuseRows makes Row's row overwritten by the next Next (RowReuser).
 func (s *segIter) ReuseRows() { s.reuse = true }
 
-// nextChange finds the next key of the change list with a version at or
+// nextChange finds the next key of the change lists with a version at or
 // before T, and its last such version.
 func (s *segIter) nextChange() {
 	s.cpk = nil
-	g := s.chg
-	for s.ci < s.cend {
-		start, last := s.ci, -1
-		for {
-			if g.ents[s.ci].ts <= s.T {
-				last = s.ci
-			}
-			if s.ci++; s.ci == s.cend || !g.ents[s.ci].same {
-				break
-			}
-		}
-		if last >= 0 {
-			s.cpk, s.cval = g.entKey(start), last
+	for {
+		has1, has2 := s.ci < s.cend, s.chg2 != nil && s.ci2 < s.cend2
+		var c int
+		switch {
+		case has1 && has2:
+			c = bytes.Compare(s.chg.entKey(s.ci), s.chg2.entKey(s.ci2))
+		case has1:
+			c = -1
+		case has2:
+			c = 1
+		default:
 			return
+		}
+		var key []byte
+		l1, l2 := -1, -1
+		if c <= 0 {
+			key, l1 = s.chg.entKey(s.ci), s.lastAtT(s.chg, &s.ci, s.cend)
+		}
+		if c >= 0 {
+			if key == nil {
+				key = s.chg2.entKey(s.ci2)
+			}
+			l2 = s.lastAtT(s.chg2, &s.ci2, s.cend2)
+		}
+		switch {
+		case l2 >= 0 && (l1 < 0 || s.chg2.ents[l2].ts >= s.chg.ents[l1].ts):
+			s.cpk, s.cseg, s.cval = key, s.chg2, l2
+			return
+		case l1 >= 0:
+			s.cpk, s.cseg, s.cval = key, s.chg, l1
+			return
+		}
+	}
+}
+
+// lastAtT reads the entries of one key of g from *i, leaving *i after
+// them, and returns the last at or before T (-1: none).
+func (s *segIter) lastAtT(g *segment, i *int, end int) int {
+	last := -1
+	for {
+		if g.ents[*i].ts <= s.T {
+			last = *i
+		}
+		if *i++; *i == end || !g.ents[*i].same {
+			return last
 		}
 	}
 }
@@ -392,12 +429,12 @@ func (s *segIter) Next() bool {
 			if rowPK != nil && bytes.Equal(rowPK, s.cpk) {
 				s.ri++
 			}
-			i := s.cval
+			g, i := s.cseg, s.cval
 			s.nextChange()
-			if s.chg.ents[i].del {
+			if g.ents[i].del {
 				continue
 			}
-			return s.decode(s.chg, i)
+			return s.decode(g, i)
 		}
 	}
 	return false
@@ -447,19 +484,25 @@ func (sn *Snapshot) ScanParts(t *catalog.Table, rowsPerPart int) []RowIter {
 		return nil
 	}
 	parts := make([]RowIter, 0, len(splits)+1)
-	ri, ci := 0, 0
+	ri, ci, ci2 := 0, 0, 0
 	for i := 0; i <= len(splits); i++ {
-		p := &segIter{t: t, T: si.T, rows: si.rows, ri: ri, rend: len(si.rows.ents), chg: si.chg, ci: ci}
+		p := &segIter{t: t, T: si.T, rows: si.rows, ri: ri, rend: len(si.rows.ents), chg: si.chg, ci: ci, chg2: si.chg2, ci2: ci2}
 		if si.chg != nil {
 			p.cend = len(si.chg.ents)
+		}
+		if si.chg2 != nil {
+			p.cend2 = len(si.chg2.ents)
 		}
 		if i < len(splits) {
 			p.rend = si.rows.lowerBound(splits[i])
 			if si.chg != nil {
 				p.cend = si.chg.lowerBound(splits[i])
 			}
+			if si.chg2 != nil {
+				p.cend2 = si.chg2.lowerBound(splits[i])
+			}
 		}
-		ri, ci = p.rend, p.cend
+		ri, ci, ci2 = p.rend, p.cend, p.cend2
 		if p.chg != nil {
 			p.nextChange()
 		}

@@ -21,13 +21,24 @@ import (
 // after its last checkpoint to read the log.
 const logDepth = 3
 
-// logSorted is the first n entries of a table's log (of generation gen)
-// as a change list segment.
+// logSorted is the first n entries of a table's log (of generation gen),
+// sorted as two change lists: base, its first baseN entries, and tail, the
+// rest. A scan that finds the log longer sorts the entries after baseN
+// again into a new tail, and merges them into a new base only once they
+// outgrow maxTail(baseN): each entry is copied into a base a bounded
+// number of times, so frequent scans of the newest instants do not copy
+// the whole log each.
 type logSorted struct {
-	gen uint64
-	n   int
-	seg *segment
+	gen        uint64
+	baseN, n   int
+	base, tail *segment
 }
+
+// maxTail is how many entries a tail may hold over a base of n.
+func maxTail(n int) int { return n/8 + tailMin }
+
+// tailMin is the tail a small base may have (a variable for tests).
+var tailMin = 4096
 
 // scanLogged is scanFrom's scan AS OF T after t's last checkpoint c, over
 // the segment cache and the log, or nil when either cannot serve it.
@@ -44,22 +55,25 @@ func (s *Store) scanLogged(t *catalog.Table, T, c int64) RowIter {
 	if s.EstimateVersions(t) < logDepth*max(visible, 1) {
 		return nil
 	}
-	chg := s.logSegment(t.ID, c)
-	if chg == nil && s.segs.budget >= 0 {
+	ls := s.logSegment(t.ID, c)
+	if ls == nil && s.segs.budget >= 0 {
 		// No log (this process has not checkpointed t): start one, once.
 		if s.startLog(t, c) != nil {
 			return nil // the scan reads Badger, which reports the error
 		}
-		chg = s.logSegment(t.ID, c)
+		ls = s.logSegment(t.ID, c)
 	}
-	if chg == nil {
+	if ls == nil {
 		return nil
 	}
 	rows, err := s.segs.get(s, segKey{t.ID, ckRows, c})
 	if rows == nil || err != nil {
 		return nil
 	}
-	si := &segIter{t: t, T: T, rows: rows, rend: len(rows.ents), chg: chg, cend: len(chg.ents)}
+	si := &segIter{t: t, T: T, rows: rows, rend: len(rows.ents), chg: ls.base, cend: len(ls.base.ents)}
+	if len(ls.tail.ents) > 0 {
+		si.chg2, si.cend2 = ls.tail, len(ls.tail.ents)
+	}
 	si.nextChange()
 	return si
 }
@@ -69,9 +83,9 @@ func (s *Store) scanLogged(t *catalog.Table, T, c int64) RowIter {
 // nil when the log does not hold them all (this process has not taken a
 // checkpoint of the table yet, or the log outgrew maxLogged), the segment
 // cache is off, or they take more than the cache gives one segment. The
-// segment's memory is the log's, not the cache's: it is dropped with the
+// segments' memory is the log's, not the cache's: it is dropped with the
 // log's entries at the next checkpoint.
-func (s *Store) logSegment(id uint32, c int64) *segment {
+func (s *Store) logSegment(id uint32, c int64) *logSorted {
 	if s.segs.budget < 0 {
 		return nil
 	}
@@ -93,21 +107,29 @@ func (s *Store) logSegment(id uint32, c int64) *segment {
 	// ents is a prefix no writer changes: the log is appended to, or
 	// replaced (gen moves on).
 	if old == nil || old.gen != gen {
-		old = &logSorted{gen: gen, seg: &segment{}}
+		old = &logSorted{gen: gen, base: &segment{}, tail: &segment{}}
 	}
 	if old.n == len(ents) {
-		return old.seg
+		return old
 	}
-	seg, err := mergeLog(old.seg, ents[old.n:], s.segs.budget/2)
-	if err != nil {
+	limit := s.segs.budget / 2
+	ls := &logSorted{gen: gen, baseN: old.baseN, n: len(ents), base: old.base}
+	var err error
+	if len(ents)-old.baseN <= maxTail(old.baseN) {
+		ls.tail, err = mergeLog(&segment{}, ents[old.baseN:], limit)
+	} else {
+		ls.base, err = mergeLog(old.base, ents[old.baseN:], limit)
+		ls.baseN, ls.tail = len(ents), &segment{}
+	}
+	if err != nil || ls.base.size()+ls.tail.size() > limit {
 		return nil // too big
 	}
 	s.ckpts.mu.Lock()
 	if lg.gen == gen {
-		lg.sorted = &logSorted{gen: gen, n: len(ents), seg: seg}
+		lg.sorted = ls
 	}
 	s.ckpts.mu.Unlock()
-	return seg
+	return ls
 }
 
 // mergeLog returns a new segment with old's entries and the versions add
