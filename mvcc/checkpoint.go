@@ -5,7 +5,6 @@ import (
 	"cmp"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -60,9 +59,6 @@ type checkpoints struct {
 	mu    sync.Mutex // guards m and logs
 	m     map[uint32]*tableCkpts
 	logs  map[uint32]*ckLog // versions since the last checkpoint, by table
-	// noLog holds, by table, the last checkpoint after which a log could
-	// not start (startLog does not walk again until the next one).
-	noLog map[uint32]int64
 }
 
 // tableCkpts is the checkpoint record of one table.
@@ -159,8 +155,8 @@ type logEnt struct {
 }
 
 // maxLogged bounds a table's log; past it the log is dropped and the next
-// checkpoint walks the versions (a variable for tests).
-var maxLogged = 2 << 20
+// checkpoint walks the versions.
+const maxLogged = 2 << 20
 
 // captureVersions logs written versions of the tables with a log.
 func (s *Store) captureVersions(ents []pending) {
@@ -316,83 +312,6 @@ func (s *Store) completeLog(id uint32, later []logEnt, c int64) {
 	lg.ents = append(merged, lg.ents...) // then what was written meanwhile
 	lg.complete, lg.after, lg.gen, lg.sorted = true, c, lg.gen+1, nil
 	s.ckpts.mu.Unlock()
-}
-
-// startLog starts the log of t, which has none, at its last checkpoint c:
-// a walk finds the versions after c, the log those written from now on.
-// It does nothing when c is not t's last checkpoint or is below the
-// retention horizon (Badger may have merged away versions after c, deletes
-// included, that the log would need).
-func (s *Store) startLog(t *catalog.Table, c int64) error {
-	s.ckpts.build.Lock()
-	defer s.ckpts.build.Unlock()
-	if c < s.Horizon() {
-		return nil
-	}
-	s.ckpts.mu.Lock()
-	tc := s.ckpts.m[t.ID]
-	failed, tried := s.ckpts.noLog[t.ID]
-	ok := s.ckpts.logs[t.ID] == nil && tc != nil && len(tc.At) > 0 && tc.At[len(tc.At)-1] == c && (!tried || failed != c)
-	if ok {
-		s.ckpts.logs[t.ID] = &ckLog{}
-	}
-	s.ckpts.mu.Unlock()
-	if !ok {
-		return nil
-	}
-	later, err := s.walkAfter(t, c)
-	if err == nil && c < s.Horizon() {
-		err = errNoLog
-	}
-	if err != nil {
-		s.ckpts.mu.Lock()
-		delete(s.ckpts.logs, t.ID)
-		if errors.Is(err, errNoLog) {
-			if s.ckpts.noLog == nil {
-				s.ckpts.noLog = map[uint32]int64{}
-			}
-			s.ckpts.noLog[t.ID] = c
-		}
-		s.ckpts.mu.Unlock()
-		if errors.Is(err, errNoLog) {
-			return nil
-		}
-		return fmt.Errorf("mvcc: log of %s: %w", t.Name, err)
-	}
-	s.completeLog(t.ID, later, c)
-	return nil
-}
-
-// errNoLog says a log cannot start: the retention horizon passed the
-// checkpoint during the walk, or more versions than a log holds follow it.
-var errNoLog = errors.New("mvcc: no log of the versions since the checkpoint")
-
-// walkAfter returns every version of t after c (errNoLog past maxLogged).
-func (s *Store) walkAfter(t *catalog.Table, c int64) ([]logEnt, error) {
-	txn := s.db.NewTransactionAt(math.MaxUint64, false)
-	defer txn.Discard()
-	p := tablePrefix(nil, t.ID)
-	it := txn.NewIterator(badger.IteratorOptions{Prefix: p, AllVersions: true})
-	defer it.Close()
-	var later []logEnt
-	for it.Seek(p); it.Valid(); it.Next() {
-		item := it.Item()
-		ts := TS(item.Version())
-		if ts <= c {
-			continue
-		}
-		e := logEnt{pk: slices.Clone(item.Key()[len(p):]), ts: ts}
-		if !item.IsDeletedOrExpired() {
-			var err error
-			if e.val, err = item.ValueCopy(nil); err != nil {
-				return nil, err
-			}
-		}
-		if later = append(later, e); len(later) > maxLogged {
-			return nil, errNoLog
-		}
-	}
-	return later, nil
 }
 
 // ckBuilder writes one checkpoint's entries.
@@ -558,7 +477,6 @@ func (s *Store) dropCheckpoints(id uint32) error {
 	}
 	delete(s.ckpts.m, id)
 	delete(s.ckpts.logs, id)
-	delete(s.ckpts.noLog, id)
 	s.segs.purge(id)
 	return s.db.DropPrefix(binary.BigEndian.AppendUint32([]byte{prefixCkpt}, id))
 }

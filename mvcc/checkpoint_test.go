@@ -148,15 +148,9 @@ func TestCheckpointScansEqualVersionScans(t *testing.T) {
 			case tc.cache > 0 && (viaCache == 0 || viaCache == viaCheckpoint):
 				t.Errorf("%d of %d checkpoint scans read a cache too small for some segments", viaCache, viaCheckpoint)
 			}
-			// After a restart, more versions after the last checkpoint,
-			// scans between them: the first scan starts the log with a
-			// walk of the versions since the checkpoint, and the sorted log
-			// grows with each scan (some keys written again at the same
-			// instant, where the last write wins).
-			st.Close()
-			if st, err = Open(dir, opts); err != nil {
-				t.Fatal(err)
-			}
+			// More versions after the last checkpoint, scans between
+			// them: the sorted log grows with each scan (some keys written
+			// again at the same instant, where the last write wins).
 			for ts := int64(end); ts < end+60; ts++ {
 				for w := range 3 {
 					b := st.NewBatch()
@@ -463,104 +457,8 @@ func TestSegmentStringsShared(t *testing.T) {
 	}
 }
 
-// A table with more versions since its last checkpoint than a log holds is
-// scanned from the versions after a restart, and the log is not tried
-// again until the next checkpoint.
-func TestLogTooLong(t *testing.T) {
-	old := maxLogged
-	maxLogged = 50
-	t.Cleanup(func() { maxLogged = old })
-	dir := t.TempDir()
-	tbl := &catalog.Table{ID: 5, Name: "t", Columns: []catalog.Column{{Name: "k", Type: types.BigInt}, {Name: "v", Type: types.BigInt}}, PK: []int{0}}
-	st, err := Open(dir, Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	write := func(from, to int64) {
-		for ts := from; ts < to; ts++ {
-			b := st.NewBatch()
-			must(t, b.Put(tbl, []types.Value{types.Int(ts % 13), types.Int(ts)}, ts))
-			must(t, b.Flush())
-		}
-	}
-	write(0, 10)
-	if _, err := st.Checkpoint(tbl, 9); err != nil {
-		t.Fatal(err)
-	}
-	write(10, 100)
-	st.Close()
-	if st, err = Open(dir, Options{NoSync: true}); err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	for range 2 {
-		sn := st.At(99)
-		it := sn.Scan(tbl, nil)
-		if _, ok := it.(*segIter); ok {
-			t.Errorf("a scan through a log of 90 versions, which holds 50")
-		}
-		if got, want := scanText(t, it), scanText(t, sn.ScanVersions(tbl, nil)); got != want {
-			t.Fatalf("got %s\nwant %s", got, want)
-		}
-		sn.Close()
-		if c, ok := st.ckpts.noLog[tbl.ID]; !ok || c != 9 {
-			t.Fatalf("noLog = %d, %v; want 9 remembered", c, ok)
-		}
-	}
-	// Under the bound, the next scan starts the log.
-	maxLogged = 1000
-	if _, err := st.Checkpoint(tbl, 99); err != nil {
-		t.Fatal(err)
-	}
-	write(100, 120)
-	sn := st.At(119)
-	defer sn.Close()
-	if it := sn.Scan(tbl, nil); fmt.Sprintf("%T", it) != "*mvcc.segIter" {
-		t.Errorf("AS OF 119 after a checkpoint at 99: %T, want a scan through the log", it)
-	}
-}
-
-// No log is started after a checkpoint below the retention horizon (Badger
-// may have merged away versions after it), and none is left behind.
-func TestNoLogBelowHorizon(t *testing.T) {
-	dir := t.TempDir()
-	tbl := &catalog.Table{ID: 5, Name: "t", Columns: []catalog.Column{{Name: "k", Type: types.BigInt}, {Name: "v", Type: types.BigInt}}, PK: []int{0}}
-	st, err := Open(dir, Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for ts := int64(0); ts < 100; ts++ {
-		b := st.NewBatch()
-		must(t, b.Put(tbl, []types.Value{types.Int(ts % 13), types.Int(ts)}, ts))
-		must(t, b.Flush())
-		if ts == 9 {
-			if _, err := st.Checkpoint(tbl, 9); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	st.Close()
-	if st, err = Open(dir, Options{NoSync: true}); err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	st.SetHorizon(50)
-	sn := st.At(99)
-	defer sn.Close()
-	it := sn.Scan(tbl, nil)
-	if _, ok := it.(*segIter); ok {
-		t.Errorf("a scan through a log started after a checkpoint below the horizon")
-	}
-	if got, want := scanText(t, it), scanText(t, sn.ScanVersions(tbl, nil)); got != want {
-		t.Fatalf("got %s\nwant %s", got, want)
-	}
-	if lg := st.ckpts.logs[tbl.ID]; lg != nil {
-		t.Errorf("a log was left: %+v", lg)
-	}
-}
-
 // A table with about one version a row is scanned in Badger after its last
-// checkpoint: the log would cost memory to save little.
+// checkpoint: sorting its log would cost memory to save little.
 func TestNoLogShallowHistory(t *testing.T) {
 	st, err := Open(t.TempDir(), Options{NoSync: true})
 	if err != nil {
@@ -578,10 +476,6 @@ func TestNoLogShallowHistory(t *testing.T) {
 			}
 		}
 	}
-	// A fresh log would start (the checkpoint's own was dropped).
-	st.ckpts.mu.Lock()
-	delete(st.ckpts.logs, tbl.ID)
-	st.ckpts.mu.Unlock()
 	sn := st.At(199)
 	defer sn.Close()
 	it := sn.Scan(tbl, nil)
@@ -591,7 +485,7 @@ func TestNoLogShallowHistory(t *testing.T) {
 	if got, want := scanText(t, it), scanText(t, sn.ScanVersions(tbl, nil)); got != want {
 		t.Fatalf("got %s\nwant %s", got, want)
 	}
-	if st.ckpts.logs[tbl.ID] != nil {
-		t.Errorf("a log was started for a shallow history")
+	if lg := st.ckpts.logs[tbl.ID]; lg == nil || lg.sorted != nil {
+		t.Errorf("the log (kept for the next checkpoint) %v, sorted for a scan", lg)
 	}
 }

@@ -12,10 +12,14 @@ import (
 // and the versions written since. The store logs those versions in memory
 // as they are written (ckLog), so the scan merges c's cached rows with the
 // log, sorted by key, instead of stepping a Badger iterator through every
-// version of every key. The sorted log is kept as a change list segment
-// and brought up to date by the next scan that finds the log longer: the
-// new versions are sorted and merged in, so a scan costs the table's rows
-// plus the versions since c, whatever the depth of the history.
+// version of every key. The sorted log is kept as change list segments (a
+// base and a tail, logSorted) and brought up to date by the next scan that
+// finds the log longer, so a scan costs the table's rows plus the versions
+// since c, whatever the depth of the history. The log exists once this
+// process has checkpointed the table (it is what the next checkpoint is
+// built from); before that, such scans read Badger. Starting a log for a
+// scan (a walk of the versions since c) was tried: the logs it started held
+// memory that the soak test (crashtest) saw grow.
 
 // logDepth is how many versions a row a table must store, about, for scans
 // after its last checkpoint to read the log.
@@ -56,13 +60,6 @@ func (s *Store) scanLogged(t *catalog.Table, T, c int64) RowIter {
 		return nil
 	}
 	ls := s.logSegment(t.ID, c)
-	if ls == nil && s.segs.budget >= 0 {
-		// No log (this process has not checkpointed t): start one, once.
-		if s.startLog(t, c) != nil {
-			return nil // the scan reads Badger, which reports the error
-		}
-		ls = s.logSegment(t.ID, c)
-	}
 	if ls == nil {
 		return nil
 	}
