@@ -6,6 +6,7 @@ import (
 	"math/rand"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -94,6 +95,39 @@ func BenchmarkIngest(b *testing.B) {
 		}
 		b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "updates/s")
 	})
+}
+
+// BenchmarkLoad: durable updates per second through engine.Load of NDJSON
+// (read, decode ahead, judge, commit, write versions), 8 batches of the
+// default size into a fresh store each round, a watermark per 1,000 lines.
+func BenchmarkLoad(b *testing.B) {
+	const n = 8 * 8192
+	lines := benchLines(n, n/4)
+	var in strings.Builder
+	for i, l := range lines {
+		in.WriteString(l)
+		in.WriteByte('\n')
+		if i%1000 == 999 {
+			fmt.Fprintf(&in, `{"source":"pricing","op":"watermark","ts":%d}`+"\n", benchBase+int64(i))
+		}
+	}
+	text := in.String()
+	var el float64
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		e := openBench(b)
+		b.StartTimer()
+		t0 := time.Now()
+		c, err := e.Load(context.Background(), strings.NewReader(text), "bench")
+		el += time.Since(t0).Seconds()
+		if err != nil || c.Applied != n {
+			b.Fatal(c, err)
+		}
+		b.StopTimer()
+		e.Close()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(b.N*n)/el, "updates/s")
 }
 
 func benchTable() *catalog.Table {

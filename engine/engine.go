@@ -126,6 +126,10 @@ type Engine struct {
 	catGen uint64
 
 	pub atomic.Pointer[view]
+	// stGen counts the batches applied to st; pubGen is the generation of
+	// the state last published. A batch's state is published once its
+	// versions are durable, unless a later state was published first.
+	stGen, pubGen uint64
 
 	pins     pins // readers' oldest instants, which retention must keep
 	extra    extraTables
@@ -215,37 +219,55 @@ func (e *Engine) OnSealed(fn func(oldG, newG int64)) {
 // commitStateLocked stores the catalog (if changed), the state and the
 // rejects in one atomic meta commit.
 func (e *Engine) commitStateLocked(catChanged bool, rejects [][]byte, firstReject uint64) error {
-	return e.commitBatchLocked(nil, catChanged, rejects, firstReject)
+	_, err := e.commitBatchLocked(nil, catChanged, rejects, firstReject)
+	return err
 }
 
 // commitBatchLocked commits the state (and catalog, rejects) together with a
 // batch of versions through the store's intent protocol; batch may be nil.
-func (e *Engine) commitBatchLocked(batch *mvcc.Batch, catChanged bool, rejects [][]byte, firstReject uint64) error {
+// The batch's versions are still being written when it returns: readers
+// may see its state only after the Flushing's Wait.
+func (e *Engine) commitBatchLocked(batch *mvcc.Batch, catChanged bool, rejects [][]byte, firstReject uint64) (*mvcc.Flushing, error) {
 	e.advanceHorizonLocked()
 	sb, err := json.Marshal(e.st)
 	if err != nil {
-		return fmt.Errorf("engine: encode state: %w", err)
+		return nil, fmt.Errorf("engine: encode state: %w", err)
 	}
 	m := mvcc.MetaWrite{Puts: map[string][]byte{"state": sb}, Rejects: rejects}
 	if catChanged {
 		cb, err := e.cat.Marshal()
 		if err != nil {
-			return fmt.Errorf("engine: encode catalog: %w", err)
+			return nil, fmt.Errorf("engine: encode catalog: %w", err)
 		}
 		m.Puts["catalog"] = cb
 	}
 	if batch != nil {
-		return e.store.Commit(batch, m, firstReject)
+		return e.store.CommitAsync(batch, m, firstReject)
 	}
-	return e.store.CommitMeta(m, firstReject)
+	return nil, e.store.CommitMeta(m, firstReject)
 }
 
 // publishLocked makes the writer's committed state visible to readers and
-// wakes anyone waiting for G to move. Call only after the commit returned.
+// wakes anyone waiting for G to move. Call only after the commit returned
+// (a meta commit waits for the versions of every batch before it).
 func (e *Engine) publishLocked() {
+	e.publishStateLocked(e.st.clone(), e.stGen)
+}
+
+// publishStateLocked publishes st, the writer's state after gen batches,
+// with the writer's catalog. The versions of those batches must be durable.
+func (e *Engine) publishStateLocked(st *state, gen uint64) {
 	old := e.pub.Load()
-	g := e.st.Tracker.Global()
-	v := &view{cat: e.cat.Clone(), catGen: e.catGen, st: e.st.clone(), g: g, horizon: e.st.Horizon}
+	g := st.Tracker.Global()
+	if old != nil && old.g != g && len(e.cat.Views) > 0 {
+		// View maintenance reads the store (a scan seeds its change log):
+		// no batch may be half written while it runs.
+		if err := e.store.Drain(); err != nil {
+			return
+		}
+	}
+	e.pubGen = gen
+	v := &view{cat: e.cat.Clone(), catGen: e.catGen, st: st, g: g, horizon: st.Horizon}
 	e.pub.Store(v)
 	e.setDiscardLocked(v)
 	if old == nil || old.g != g {

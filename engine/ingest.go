@@ -13,6 +13,7 @@ import (
 
 	"ttq/catalog"
 	"ttq/ingest"
+	"ttq/mvcc"
 	"ttq/precompute"
 	"ttq/timeline"
 )
@@ -98,28 +99,69 @@ func (e *Engine) decodeAhead(recs []Record) decodedBatch {
 }
 
 func (e *Engine) apply(ctx context.Context, b decodedBatch, pos []Position) (Counts, []LineError, error) {
-	if err := ctx.Err(); err != nil {
+	p, err := e.applyStart(ctx, b, pos)
+	if err != nil {
 		return Counts{}, nil, err
+	}
+	return e.applyFinish(p)
+}
+
+// inflight is a batch whose bookkeeping is committed and whose versions are
+// being written. Load judges the next batch meanwhile.
+type inflight struct {
+	f      *mvcc.Flushing
+	counts Counts
+	errs   []LineError
+	saved  *state // the writer's state before the batch
+	after  *state // and after it: published once the versions are durable
+	gen    uint64
+}
+
+// applyStart judges and commits a batch; applyFinish waits for its
+// versions and publishes its state.
+func (e *Engine) applyStart(ctx context.Context, b decodedBatch, pos []Position) (*inflight, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
 	e.wmu.Lock()
 	defer e.wmu.Unlock()
 	if e.closed.Load() {
-		return Counts{}, nil, ErrClosed
+		return nil, ErrClosed
 	}
 	if b.dec == nil || b.gen != e.catGen {
 		b.dec = decodeAll(b.recs, e.cat)
 	}
 	saved := e.st.clone()
-	counts, errs, err := e.applyLocked(b.recs, b.dec, pos)
+	counts, errs, f, err := e.applyLocked(b.recs, b.dec, pos)
 	if err != nil {
 		e.st = saved // nothing committed: forget the batch's effect on watermarks
-		return Counts{}, nil, err
+		return nil, err
 	}
-	e.publishLocked()
-	return counts, errs, nil
+	e.stGen++
+	return &inflight{f: f, counts: counts, errs: errs, saved: saved, after: e.st.clone(), gen: e.stGen}, nil
 }
 
-func (e *Engine) applyLocked(recs []Record, decoded []decodedRecord, pos []Position) (Counts, []LineError, error) {
+func (e *Engine) applyFinish(p *inflight) (Counts, []LineError, error) {
+	err := p.f.Wait()
+	e.wmu.Lock()
+	defer e.wmu.Unlock()
+	if err != nil {
+		// The store takes no more commits (mvcc.ErrWriteFailed); reopening
+		// it finishes the batch.
+		e.st = p.saved
+		e.viewsApplied(nil, err)
+		return Counts{}, nil, err
+	}
+	if e.closed.Load() {
+		return Counts{}, nil, ErrClosed
+	}
+	if p.gen > e.pubGen {
+		e.publishStateLocked(p.after, p.gen)
+	}
+	return p.counts, p.errs, nil
+}
+
+func (e *Engine) applyLocked(recs []Record, decoded []decodedRecord, pos []Position) (Counts, []LineError, *mvcc.Flushing, error) {
 	var (
 		counts  Counts
 		errs    []LineError
@@ -189,7 +231,7 @@ func (e *Engine) applyLocked(recs []Record, decoded []decodedRecord, pos []Posit
 		}
 		if err != nil {
 			batch.Cancel()
-			return Counts{}, nil, err
+			return Counts{}, nil, nil, err
 		}
 		if track {
 			applied = append(applied, precompute.BaseChange{Table: u.Table, Row: u.Row, Key: u.Key, TS: u.TS})
@@ -202,14 +244,14 @@ func (e *Engine) applyLocked(recs []Record, decoded []decodedRecord, pos []Posit
 		e.st.Offsets[p.Stream] = p.Next
 	}
 	e.st.RejectSeq += uint64(len(rejects))
-	err := e.commitBatchLocked(batch, false, rejects, first)
+	f, err := e.commitBatchLocked(batch, false, rejects, first)
 	if track || err != nil {
 		e.viewsApplied(applied, err)
 	}
 	if err != nil {
-		return Counts{}, nil, err
+		return Counts{}, nil, nil, err
 	}
-	return counts, errs, nil
+	return counts, errs, f, nil
 }
 
 // streamTopic names where a record came from in a wrong_source message:
@@ -302,11 +344,33 @@ func (e *Engine) Load(ctx context.Context, r io.Reader, name string) (Counts, er
 		}
 		readErr <- err
 	}()
+	// Each batch is judged and committed while the versions of the one
+	// before are written: Badger's write goroutine is the limit, and this
+	// keeps it busy.
 	var total Counts
+	var prev *inflight
 	for b := range ready {
-		c, _, err := e.apply(ctx, b, nil)
+		cur, err := e.applyStart(ctx, b, nil)
+		if prev != nil {
+			c, _, ferr := e.applyFinish(prev)
+			if ferr != nil {
+				if cur != nil {
+					cur.f.Wait() // fails too: it waits for prev's versions
+				}
+				return total, ferr
+			}
+			total.Add(c)
+			prev = nil
+		}
 		if err != nil {
 			return total, err // the reader stops at its next line
+		}
+		prev = cur
+	}
+	if prev != nil {
+		c, _, err := e.applyFinish(prev)
+		if err != nil {
+			return total, err
 		}
 		total.Add(c)
 	}

@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
+	"time"
 
 	"ttq/query"
+	"ttq/timeline"
 )
 
 func openLoadTest(t *testing.T, opts Options) *Engine {
@@ -82,4 +85,77 @@ func TestLoadStopsWhenCancelled(t *testing.T) {
 	if c.Applied > 100 {
 		t.Fatalf("applied %d records, but the input was cancelled at line 100", c.Applied)
 	}
+}
+
+// Load commits a batch while the versions of the one before are written.
+// A reader must never see a G whose batches are not all durable, G never
+// moves back (DDL publishing between a batch's commit and its versions
+// included), and every line lands.
+func TestLoadPublishesOnlyWrittenBatches(t *testing.T) {
+	e, err := Open(t.TempDir(), Options{BatchSize: 300})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	// A slow disk: readers get to look while versions are on their way.
+	e.Store().SetWriteHook(func(int) { time.Sleep(2 * time.Millisecond) })
+	ctx := context.Background()
+	if err := e.ExecScript(ctx, `CREATE SOURCE s; CREATE TABLE t (k BIGINT PRIMARY KEY, v BIGINT) SOURCE s;`,
+		query.Options{}, func(string, *query.Result) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	const n, base = 30000, int64(1_800_000_000_000_000)
+	var in strings.Builder
+	for i := 0; i < n; i++ {
+		// one new key a line at ts base+i: at G, base+j has j+1 rows
+		fmt.Fprintf(&in, `{"source":"s","table":"t","op":"upsert","ts":%d,"data":{"k":%d,"v":1}}`+"\n", base+int64(i), i)
+		if i%50 == 49 {
+			fmt.Fprintf(&in, `{"source":"s","op":"watermark","ts":%d}`+"\n", base+int64(i))
+		}
+	}
+	done := make(chan error, 1)
+	go func() {
+		c, err := e.Load(ctx, strings.NewReader(in.String()), "f")
+		if err == nil && c.Applied != n {
+			err = fmt.Errorf("applied %d of %d", c.Applied, n)
+		}
+		done <- err
+	}()
+	last, checked, ddl := e.Watermark(), 0, 0
+	for running := true; running; {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			running = false
+		default:
+		}
+		if ddl%4 == 0 {
+			if _, err := e.Exec(ctx, fmt.Sprintf(`CREATE TABLE u%d (k BIGINT PRIMARY KEY) SOURCE s`, ddl), query.Options{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ddl++
+		g := e.Watermark()
+		if g < last {
+			t.Fatalf("G moved back from %d to %d", last, g)
+		}
+		last = g
+		if g < base {
+			continue
+		}
+		r, err := e.Exec(ctx, fmt.Sprintf(`SELECT COUNT(*) FROM t AS OF '%s'`, timeline.Format(g)), query.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := r.Rows()[0][0].I, g-base+1; got != want {
+			t.Fatalf("AS OF G=%s: %d rows, want %d (a batch published before its versions were written)", timeline.Format(g), got, want)
+		}
+		checked++
+	}
+	if g := e.Watermark(); g != base+n-1 {
+		t.Fatalf("final G %s, want %s", timeline.Format(g), timeline.Format(base+n-1))
+	}
+	t.Logf("%d reads checked, %d DDL", checked, ddl/4)
 }

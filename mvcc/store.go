@@ -27,6 +27,10 @@ var (
 	ErrLocked = errors.New("mvcc: data directory is in use")
 	// ErrClosed is returned for use of a closed store.
 	ErrClosed = errors.New("mvcc: store is closed")
+	// ErrWriteFailed: the versions of a committed batch could not be
+	// written. The store takes no further batch or meta commit; reopening
+	// it finishes the batch from its intent.
+	ErrWriteFailed = errors.New("mvcc: writing a committed batch failed; reopen the store")
 )
 
 // Options configure a Store.
@@ -58,6 +62,13 @@ type Store struct {
 	sizes     sizes      // estimated versions per table
 	ckpts     checkpoints
 	segs      *segCache
+
+	flushMu sync.Mutex
+	next    int          // intent slot of the next batch
+	slots   [2]*Flushing // the last batch committed through each slot
+	last    *Flushing    // the last batch committed
+	// writeFn writes a batch's versions: writeVersions, or a test's fault.
+	writeFn func([]pending) error
 }
 
 // Open opens (or creates) the store in dir.
@@ -86,6 +97,7 @@ func Open(dir string, o Options) (*Store, error) {
 		return nil, fmt.Errorf("mvcc: open %s: %w", dir, err)
 	}
 	s := &Store{db: db, intentChunk: 4 << 20, segs: newSegCache(o.SegmentCache)}
+	s.writeFn = s.writeVersions
 	if o.InMemory {
 		s.intentChunk = 512 << 10 // below Badger's in-memory value limit
 	}
@@ -114,7 +126,10 @@ func isLockErr(err error) bool {
 }
 
 // Close flushes and closes Badger.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	s.Drain() // a failed write is already reported to whoever waits for it
+	return s.db.Close()
+}
 
 // DB exposes the Badger handle for benchmarks that compare against raw
 // Badger on the same data.

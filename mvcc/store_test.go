@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"ttq/catalog"
 	"ttq/types"
@@ -163,7 +164,7 @@ func TestOpenFinishesACommittedBatch(t *testing.T) {
 	must(t, b.Delete(tb, []types.Value{types.String("P2")}, 100))
 	// The first step of Commit only, as if the process died before the
 	// versions were written.
-	must(t, st.CommitMeta(MetaWrite{Puts: map[string][]byte{intentName: {1}, intentChunkName(0): encodeIntent(b.ents), "state": []byte("after")}}, 0))
+	must(t, st.CommitMeta(MetaWrite{Puts: map[string][]byte{intentName: {1}, intentChunkName(0, 0): encodeIntent(b.ents), "state": []byte("after")}}, 0))
 	sn := st.At(200)
 	if _, _, ok, _ := sn.Get(tb, []types.Value{types.String("P1")}, nil); ok {
 		t.Fatal("versions visible before they were written")
@@ -183,6 +184,166 @@ func TestOpenFinishesACommittedBatch(t *testing.T) {
 	must(t, st.CommitMeta(MetaWrite{Puts: map[string][]byte{"state": []byte("next")}}, 0))
 	if v, _, _ := st.Meta(intentName); len(v) != 0 {
 		t.Fatalf("intent still set: %d bytes", len(v))
+	}
+}
+
+// get reads key's row at ts, or nil.
+func get(t *testing.T, st *Store, tb *catalog.Table, key string, ts int64) []types.Value {
+	t.Helper()
+	sn := st.At(ts)
+	defer sn.Close()
+	r, _, ok, err := sn.Get(tb, []types.Value{types.String(key)}, nil)
+	must(t, err)
+	if !ok {
+		return nil
+	}
+	return r
+}
+
+// Two batches can be committed with their versions unwritten (the second
+// commits while the first's are being written); Open finishes both, the
+// older first, whichever slot holds it.
+func TestOpenFinishesTwoCommittedBatches(t *testing.T) {
+	dir := t.TempDir()
+	st, err := Open(dir, Options{})
+	must(t, err)
+	tb := testTable()
+	commit := func(id string, price float64, ts int64) {
+		b := st.NewBatch()
+		must(t, b.Put(tb, row(id, price), ts))
+		must(t, st.Commit(b, MetaWrite{Puts: map[string][]byte{"state": []byte(id)}}, 0))
+	}
+	commit("P0", 1, 50) // slot 0, written
+	// As if the process died before the next versions reached Badger.
+	st.writeFn = func([]pending) error { return nil }
+	commit("P1", 10, 100) // slot 1
+	commit("P1", 11, 100) // slot 0 again: the later write of P1 at 100
+	commit("P2", 20, 100) // slot 1 again
+	if r := get(t, st, tb, "P1", 200); r != nil {
+		t.Fatalf("unwritten versions visible: %v", r)
+	}
+	must(t, st.Close())
+	st, err = Open(dir, Options{})
+	must(t, err)
+	defer st.Close()
+	if r := get(t, st, tb, "P0", 200); r == nil {
+		t.Fatal("P0 lost")
+	}
+	if r := get(t, st, tb, "P1", 200); r != nil {
+		// slot 0 holds P1=11, slot 1 P2: P1=10's intent was overwritten,
+		// as it is once its versions are durable.
+		if r[1].F != 11 {
+			t.Fatalf("P1 = %v, want 11 (the later batch)", r[1])
+		}
+	} else {
+		t.Fatal("P1 = 11 lost")
+	}
+	if r := get(t, st, tb, "P2", 200); r == nil {
+		t.Fatal("P2 lost")
+	}
+}
+
+// The newer of the two intents is replayed last even when it is in slot 0.
+func TestIntentsReplayedOldestFirst(t *testing.T) {
+	dir := t.TempDir()
+	st, err := Open(dir, Options{})
+	must(t, err)
+	tb := testTable()
+	st.writeFn = func([]pending) error { return nil }
+	for i, price := range []float64{10, 11, 12} { // slots 0, 1, 0
+		b := st.NewBatch()
+		must(t, b.Put(tb, row("P1", price), 100))
+		must(t, st.Commit(b, MetaWrite{Puts: map[string][]byte{"state": {byte(i)}}}, 0))
+	}
+	must(t, st.Close())
+	st, err = Open(dir, Options{})
+	must(t, err)
+	defer st.Close()
+	if r := get(t, st, tb, "P1", 200); r == nil || r[1].F != 12 {
+		t.Fatalf("P1 = %v, want 12 (the last batch)", r)
+	}
+}
+
+// A slot is reused only once the versions of the batch before it there are
+// durable: until then its intent is what a crash would need.
+func TestSlotReuseWaitsForVersions(t *testing.T) {
+	st, err := Open(t.TempDir(), Options{})
+	must(t, err)
+	defer st.Close()
+	tb := testTable()
+	release := make(chan struct{})
+	var writes []int
+	st.writeFn = func(ents []pending) error {
+		if len(writes) == 0 {
+			<-release
+		}
+		writes = append(writes, len(ents))
+		return st.writeVersions(ents)
+	}
+	commit := func(n int) *Flushing {
+		b := st.NewBatch()
+		for i := 0; i < n; i++ {
+			must(t, b.Put(tb, row(fmt.Sprint("P", i), 1), 100))
+		}
+		f, err := st.CommitAsync(b, MetaWrite{}, 0)
+		must(t, err)
+		return f
+	}
+	commit(1) // slot 0, its write held
+	commit(2) // slot 1, written after the first
+	third := make(chan *Flushing)
+	go func() { third <- commit(3) }() // slot 0 again
+	select {
+	case <-third:
+		close(release)
+		t.Fatal("slot 0 reused while its batch's versions were unwritten")
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(release)
+	must(t, (<-third).Wait())
+	if fmt.Sprint(writes) != "[1 2 3]" {
+		t.Fatalf("versions written in the order %v, want [1 2 3]", writes)
+	}
+}
+
+// A batch whose versions fail to be written stops the store: later
+// commits would record state for versions that are not there. Reopening
+// finishes the batch.
+func TestWriteFailureStopsCommits(t *testing.T) {
+	dir := t.TempDir()
+	st, err := Open(dir, Options{})
+	must(t, err)
+	tb := testTable()
+	boom := errors.New("disk on fire")
+	st.writeFn = func([]pending) error { return boom }
+	b := st.NewBatch()
+	must(t, b.Put(tb, row("P1", 10), 100))
+	f, err := st.CommitAsync(b, MetaWrite{Puts: map[string][]byte{"state": []byte("1")}}, 0)
+	must(t, err)
+	if err := f.Wait(); !errors.Is(err, boom) {
+		t.Fatalf("Wait = %v, want the write's error", err)
+	}
+	st.writeFn = st.writeVersions
+	for i := 0; i < 2; i++ { // each slot
+		b = st.NewBatch()
+		must(t, b.Put(tb, row("P2", 20), 200))
+		if err := st.Commit(b, MetaWrite{Puts: map[string][]byte{"state": []byte("2")}}, 0); !errors.Is(err, ErrWriteFailed) {
+			t.Fatalf("commit %d after a failed write = %v, want ErrWriteFailed", i, err)
+		}
+	}
+	if err := st.CommitMeta(MetaWrite{Puts: map[string][]byte{"catalog": nil}}, 0); !errors.Is(err, ErrWriteFailed) {
+		t.Fatalf("meta commit after a failed write = %v, want ErrWriteFailed", err)
+	}
+	must(t, st.CommitMeta(MetaWrite{Puts: map[string][]byte{"aside": nil}, Aside: true}, 0))
+	st.Close()
+	st, err = Open(dir, Options{})
+	must(t, err)
+	defer st.Close()
+	if r := get(t, st, tb, "P1", 150); r == nil || r[1].F != 10 {
+		t.Fatalf("after reopen P1 = %v, want the failed batch finished", r)
+	}
+	if v, _, _ := st.Meta("state"); string(v) != "1" {
+		t.Fatalf("state = %q, want the failed batch's", v)
 	}
 }
 

@@ -2,6 +2,7 @@ package mvcc
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 
@@ -85,7 +86,7 @@ func (b *Batch) Flush() error {
 	if b.err != nil {
 		return b.err
 	}
-	return b.s.writeVersions(b.ents)
+	return b.s.writeFn(b.ents)
 }
 
 // Cancel drops a batch that will not be written.
@@ -116,14 +117,25 @@ func (s *Store) writeVersions(ents []pending) error {
 	return nil
 }
 
-// intentName is the meta record holding the versions of the last committed
-// batch. Commit writes it atomically with the batch's bookkeeping before the
+// An intent is a meta record holding the versions of a committed batch.
+// Commit writes it atomically with the batch's bookkeeping before the
 // versions themselves; Open writes them again, which is idempotent (same
 // keys, versions and values), so a crash between the two steps finishes the
 // batch instead of leaving part of it.
+//
+// There are two intent slots, used in turn, so that a batch can commit
+// while the versions of the one before are still being written: a batch's
+// intent is overwritten only by the batch two after it, which first waits
+// until those versions are durable. Open replays both slots, the older
+// first (their meta versions order them), so a later write of the same key
+// at the same instant still wins.
+var intentSlots = [2]string{"intent", "intent1"}
+
+// intentName is slot 0's header, the name stores before the second slot
+// used for their only intent.
 const intentName = "intent"
 
-func intentChunkName(i int) string { return fmt.Sprintf("intent.%d", i) }
+func intentChunkName(slot, i int) string { return fmt.Sprintf("%s.%d", intentSlots[slot], i) }
 
 func encodeIntent(ents []pending) []byte {
 	n := 0
@@ -186,13 +198,69 @@ func decodeIntent(b []byte) ([]pending, error) {
 	return ents, nil
 }
 
-// Commit makes a batch and its bookkeeping durable as one unit: first the
-// meta records, the rejects and the batch's versions as an intent, in one
-// atomic Badger transaction; then the versions themselves. If the process
-// dies in between, Open finishes the batch from the intent.
+// Flushing is a committed batch whose versions are being written.
+type Flushing struct {
+	done chan struct{}
+	err  error
+}
+
+// Wait returns once the batch's versions are durable, or why they are not.
+// A nil Flushing has nothing to wait for.
+func (f *Flushing) Wait() error {
+	if f == nil {
+		return nil
+	}
+	<-f.done
+	return f.err
+}
+
+// failed returns the batch's write error if it has finished with one.
+func (f *Flushing) failed() error {
+	if f == nil {
+		return nil
+	}
+	select {
+	case <-f.done:
+		return f.err
+	default:
+		return nil
+	}
+}
+
+// Commit makes a batch and its bookkeeping durable as one unit and returns
+// once its versions are written (CommitAsync, then Wait).
 func (s *Store) Commit(b *Batch, m MetaWrite, firstReject uint64) error {
+	f, err := s.CommitAsync(b, m, firstReject)
+	if err != nil {
+		return err
+	}
+	return f.Wait()
+}
+
+// CommitAsync makes a batch and its bookkeeping durable as one unit: the
+// meta records, the rejects and the batch's versions as an intent, in one
+// atomic Badger transaction, durable when it returns. The versions
+// themselves are written after it returns, after those of every batch
+// committed before, by a goroutine the returned Flushing reports on; if
+// the process dies first, Open finishes them from the intent. Readers must
+// not be shown the batch before Wait returns.
+//
+// Once the versions of a batch fail to be written, every later commit
+// fails with ErrWriteFailed: its bookkeeping could describe versions that
+// are not there.
+func (s *Store) CommitAsync(b *Batch, m MetaWrite, firstReject uint64) (*Flushing, error) {
 	if b.err != nil {
-		return b.err
+		return nil, b.err
+	}
+	s.flushMu.Lock()
+	slot := s.next
+	before, last := s.slots[slot], s.last
+	s.flushMu.Unlock()
+	if err := before.Wait(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrWriteFailed, err)
+	}
+	if err := last.failed(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrWriteFailed, err)
 	}
 	if m.Puts == nil {
 		m.Puts = map[string][]byte{}
@@ -204,43 +272,106 @@ func (s *Store) Commit(b *Batch, m MetaWrite, firstReject uint64) error {
 	n := 0
 	for len(blob) > 0 || n == 0 {
 		c := min(len(blob), s.intentChunk)
-		m.Puts[intentChunkName(n)] = blob[:c]
+		m.Puts[intentChunkName(slot, n)] = blob[:c]
 		blob = blob[c:]
 		n++
 	}
-	m.Puts[intentName] = binary.AppendUvarint(nil, uint64(n))
-	if err := s.CommitMeta(m, firstReject); err != nil {
-		return err
+	m.Puts[intentSlots[slot]] = binary.AppendUvarint(nil, uint64(n))
+	if err := s.commitMeta(m, firstReject); err != nil {
+		return nil, err
 	}
-	return s.writeVersions(b.ents)
+	f := &Flushing{done: make(chan struct{})}
+	s.flushMu.Lock()
+	prev := s.last
+	s.last, s.slots[slot], s.next = f, f, 1-slot
+	s.flushMu.Unlock()
+	ents := b.ents
+	go func() {
+		defer close(f.done)
+		if err := prev.Wait(); err != nil {
+			// this batch's versions wait for a reopen too
+			f.err = fmt.Errorf("%w: %w", ErrWriteFailed, err)
+			return
+		}
+		f.err = s.writeFn(ents)
+	}()
+	return f, nil
 }
 
-// recoverIntent writes the versions of the last committed batch again.
+// SetWriteHook makes every committed batch's versions wait for fn(number
+// of versions) before they are written. For tests of the layers above
+// (a slow disk); nil removes it. Call it before committing.
+func (s *Store) SetWriteHook(fn func(n int)) {
+	if fn == nil {
+		s.writeFn = s.writeVersions
+		return
+	}
+	s.writeFn = func(ents []pending) error {
+		fn(len(ents))
+		return s.writeVersions(ents)
+	}
+}
+
+// Drain waits until the versions of every committed batch are durable.
+func (s *Store) Drain() error {
+	s.flushMu.Lock()
+	last := s.last
+	s.flushMu.Unlock()
+	if err := last.Wait(); err != nil {
+		if errors.Is(err, ErrWriteFailed) {
+			return err
+		}
+		return fmt.Errorf("%w: %w", ErrWriteFailed, err)
+	}
+	return nil
+}
+
+// recoverIntent writes the versions of the last committed batches again,
+// the older slot first.
 func (s *Store) recoverIntent() error {
-	head, ok, err := s.Meta(intentName)
-	if err != nil || !ok || len(head) == 0 {
-		return err
+	type slot struct {
+		head []byte
+		ver  uint64
+		i    int
 	}
-	n, k := binary.Uvarint(head)
-	if k <= 0 {
-		return fmt.Errorf("%w: intent header", ErrBadRow)
-	}
-	var b []byte
-	for i := 0; i < int(n); i++ {
-		c, ok, err := s.Meta(intentChunkName(i))
+	var found []slot
+	for i, name := range intentSlots {
+		head, ver, ok, err := s.metaVersion(name)
 		if err != nil {
 			return err
 		}
-		if !ok {
-			return fmt.Errorf("%w: intent chunk %d missing", ErrBadRow, i)
+		if ok && len(head) > 0 {
+			found = append(found, slot{head, ver, i})
 		}
-		b = append(b, c...)
 	}
-	ents, err := decodeIntent(b)
-	if err != nil {
-		return err
+	if len(found) == 2 && found[1].ver < found[0].ver {
+		found[0], found[1] = found[1], found[0]
 	}
-	return s.writeVersions(ents)
+	for _, sl := range found {
+		n, k := binary.Uvarint(sl.head)
+		if k <= 0 {
+			return fmt.Errorf("%w: intent header", ErrBadRow)
+		}
+		var b []byte
+		for i := 0; i < int(n); i++ {
+			c, ok, err := s.Meta(intentChunkName(sl.i, i))
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return fmt.Errorf("%w: intent chunk %d missing", ErrBadRow, i)
+			}
+			b = append(b, c...)
+		}
+		ents, err := decodeIntent(b)
+		if err != nil {
+			return err
+		}
+		if err := s.writeVersions(ents); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // MetaWrite is one atomic change to the store's bookkeeping: named meta
@@ -256,9 +387,27 @@ type MetaWrite struct {
 	Aside bool
 }
 
-// CommitMeta applies m atomically and durably and returns the sequence
-// number given to its first reject.
+// CommitMeta applies m atomically and durably. Unless m is Aside, it first
+// waits for the versions of every committed batch (Drain) and retires their
+// intents.
 func (s *Store) CommitMeta(m MetaWrite, firstReject uint64) error {
+	if !m.Aside {
+		if err := s.Drain(); err != nil {
+			return err
+		}
+		if m.Puts == nil {
+			m.Puts = map[string][]byte{}
+		}
+		for _, name := range intentSlots {
+			if _, ok := m.Puts[name]; !ok {
+				m.Puts[name] = nil
+			}
+		}
+	}
+	return s.commitMeta(m, firstReject)
+}
+
+func (s *Store) commitMeta(m MetaWrite, firstReject uint64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	txn := s.db.NewTransactionAt(math.MaxUint64, true)
@@ -278,14 +427,6 @@ func (s *Store) CommitMeta(m MetaWrite, firstReject uint64) error {
 			return fmt.Errorf("mvcc: reject: %w", err)
 		}
 	}
-	if _, ok := m.Puts[intentName]; !ok && !m.Aside {
-		// Without a batch of its own, a meta commit retires the last
-		// batch's intent: its versions were written before the writer
-		// moved on.
-		if err := txn.Set(metaKey(intentName), nil); err != nil {
-			return fmt.Errorf("mvcc: meta: %w", err)
-		}
-	}
 	s.metaSeq++
 	if err := txn.Set(metaKey(seqName), nil); err != nil {
 		return fmt.Errorf("mvcc: meta: %w", err)
@@ -298,17 +439,23 @@ func (s *Store) CommitMeta(m MetaWrite, firstReject uint64) error {
 
 // Meta reads the latest value of a meta record; ok is false if absent.
 func (s *Store) Meta(name string) (v []byte, ok bool, err error) {
+	v, _, ok, err = s.metaVersion(name)
+	return v, ok, err
+}
+
+// metaVersion is Meta with the sequence number of the commit that wrote it.
+func (s *Store) metaVersion(name string) (v []byte, ver uint64, ok bool, err error) {
 	txn := s.db.NewTransactionAt(math.MaxUint64, false)
 	defer txn.Discard()
 	item, err := txn.Get(metaKey(name))
 	if err == badger.ErrKeyNotFound {
-		return nil, false, nil
+		return nil, 0, false, nil
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("mvcc: meta %s: %w", name, err)
+		return nil, 0, false, fmt.Errorf("mvcc: meta %s: %w", name, err)
 	}
 	v, err = item.ValueCopy(nil)
-	return v, err == nil, err
+	return v, item.Version(), err == nil, err
 }
 
 // Rejects calls fn for every stored reject in sequence order.
