@@ -115,10 +115,14 @@ type inflight struct {
 	saved  *state // the writer's state before the batch
 	after  *state // and after it: published once the versions are durable
 	gen    uint64
+	tag    any // the Pipeline caller's
+
+	done chan struct{} // closed when published, or err says why not
+	err  error
 }
 
-// applyStart judges and commits a batch; applyFinish waits for its
-// versions and publishes its state.
+// applyStart judges and commits a batch, and leaves a goroutine to publish
+// its state once its versions are durable; applyFinish waits for that.
 func (e *Engine) applyStart(ctx context.Context, b decodedBatch, pos []Position) (*inflight, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -138,27 +142,47 @@ func (e *Engine) applyStart(ctx context.Context, b decodedBatch, pos []Position)
 		return nil, err
 	}
 	e.stGen++
-	return &inflight{f: f, counts: counts, errs: errs, saved: saved, after: e.st.clone(), gen: e.stGen}, nil
+	p := &inflight{f: f, counts: counts, errs: errs, saved: saved, after: e.st.clone(), gen: e.stGen, done: make(chan struct{})}
+	// Published as soon as its versions are durable, whatever the caller
+	// does meanwhile (an HTTP body may take its time to send more).
+	go func() {
+		p.err = e.publishWhenWritten(p)
+		close(p.done)
+	}()
+	return p, nil
 }
 
 func (e *Engine) applyFinish(p *inflight) (Counts, []LineError, error) {
+	<-p.done
+	if p.err != nil {
+		return Counts{}, nil, p.err
+	}
+	return p.counts, p.errs, nil
+}
+
+// publishWhenWritten waits for a batch's versions and publishes its state,
+// unless a later state was published first (a later batch's finisher, or
+// DDL, whose meta commit waited for this batch).
+func (e *Engine) publishWhenWritten(p *inflight) error {
 	err := p.f.Wait()
 	e.wmu.Lock()
 	defer e.wmu.Unlock()
 	if err != nil {
 		// The store takes no more commits (mvcc.ErrWriteFailed); reopening
 		// it finishes the batch.
-		e.st = p.saved
+		if p.gen == e.stGen {
+			e.st = p.saved
+		}
 		e.viewsApplied(nil, err)
-		return Counts{}, nil, err
+		return err
 	}
 	if e.closed.Load() {
-		return Counts{}, nil, ErrClosed
+		return ErrClosed
 	}
 	if p.gen > e.pubGen {
 		e.publishStateLocked(p.after, p.gen)
 	}
-	return p.counts, p.errs, nil
+	return nil
 }
 
 func (e *Engine) applyLocked(recs []Record, decoded []decodedRecord, pos []Position) (Counts, []LineError, *mvcc.Flushing, error) {
@@ -348,33 +372,87 @@ func (e *Engine) Load(ctx context.Context, r io.Reader, name string) (Counts, er
 	// before are written: Badger's write goroutine is the limit, and this
 	// keeps it busy.
 	var total Counts
-	var prev *inflight
+	pipe := e.NewPipeline(ctx)
 	for b := range ready {
-		cur, err := e.applyStart(ctx, b, nil)
-		if prev != nil {
-			c, _, ferr := e.applyFinish(prev)
-			if ferr != nil {
-				if cur != nil {
-					cur.f.Wait() // fails too: it waits for prev's versions
-				}
-				return total, ferr
-			}
-			total.Add(c)
-			prev = nil
+		done, err := pipe.add(b, nil, nil)
+		if done != nil {
+			total.Add(done.Counts)
 		}
 		if err != nil {
+			pipe.Close()
 			return total, err // the reader stops at its next line
 		}
-		prev = cur
 	}
-	if prev != nil {
-		c, _, err := e.applyFinish(prev)
-		if err != nil {
-			return total, err
-		}
-		total.Add(c)
+	done, err := pipe.Close()
+	if done != nil {
+		total.Add(done.Counts)
+	}
+	if err != nil {
+		return total, err
 	}
 	return total, <-readErr
+}
+
+// Pipeline applies the consecutive batches of one stream as Apply does,
+// each its own atomic commit, but commits each batch while the versions of
+// the one before are still being written (Load uses one). A batch is
+// durable and published once the Add after it, or Close, returned it.
+// A Pipeline is used by one goroutine.
+type Pipeline struct {
+	e    *Engine
+	ctx  context.Context
+	prev *inflight
+}
+
+// BatchResult is what one batch did, reported once it is durable; Tag is
+// what the caller passed with it.
+type BatchResult struct {
+	Counts Counts
+	Errors []LineError
+	Tag    any
+}
+
+// NewPipeline starts a pipeline of batches.
+func (e *Engine) NewPipeline(ctx context.Context) *Pipeline { return &Pipeline{e: e, ctx: ctx} }
+
+// Add commits recs (and pos) and then waits for the batch added before: it
+// returns that batch's result, now durable and published (nil for the
+// first). After an error nothing more may be added; Close still reports
+// the earlier batch.
+func (p *Pipeline) Add(recs []Record, tag any, pos ...Position) (*BatchResult, error) {
+	return p.add(decodedBatch{recs: recs}, tag, pos)
+}
+
+func (p *Pipeline) add(b decodedBatch, tag any, pos []Position) (*BatchResult, error) {
+	cur, err := p.e.applyStart(p.ctx, b, pos)
+	if cur != nil {
+		cur.tag = tag
+	}
+	done, ferr := p.finish()
+	if ferr != nil {
+		if cur != nil {
+			cur.f.Wait() // its versions follow the failed ones: not written either
+		}
+		return nil, ferr
+	}
+	p.prev = cur
+	return done, err
+}
+
+// Close waits for the last batch added and returns its result.
+func (p *Pipeline) Close() (*BatchResult, error) { return p.finish() }
+
+func (p *Pipeline) finish() (*BatchResult, error) {
+	if p.prev == nil {
+		return nil, nil
+	}
+	prev := p.prev
+	p.prev = nil
+	c, errs, err := p.e.applyFinish(prev)
+	if err != nil {
+		return nil, err
+	}
+	return &BatchResult{Counts: c, Errors: errs, Tag: prev.tag}, nil
 }
 
 // ReadLines calls fn for each non-blank line of r (without its newline), with

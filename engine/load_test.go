@@ -159,3 +159,49 @@ func TestLoadPublishesOnlyWrittenBatches(t *testing.T) {
 	}
 	t.Logf("%d reads checked, %d DDL", checked, ddl/4)
 }
+
+// A Pipeline reports each batch once it is durable, in order, with the
+// caller's tag; each batch is published without waiting for the next.
+func TestPipelineReportsBatchesInOrder(t *testing.T) {
+	e := openLoadTest(t, Options{})
+	ctx := context.Background()
+	const base = int64(1_800_000_000_000_000)
+	p := e.NewPipeline(ctx)
+	var got []string
+	for i := 0; i < 5; i++ {
+		recs := []Record{
+			{Line: []byte(fmt.Sprintf(`{"source":"s","table":"t","op":"upsert","ts":%d,"data":{"k":%d,"v":1}}`, base+int64(i), i)), Origin: "a"},
+			{Line: []byte(`{"source":"s","table":"t","op":"upsert","ts":"bad","data":{"k":1,"v":1}}`), Origin: "b"},
+			{Line: []byte(fmt.Sprintf(`{"source":"s","op":"watermark","ts":%d}`, base+int64(i))), Origin: "c"},
+		}
+		done, err := p.Add(recs, i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (done == nil) != (i == 0) {
+			t.Fatalf("batch %d: previous result %v", i, done)
+		}
+		if done != nil {
+			got = append(got, fmt.Sprint(done.Tag, done.Counts.Applied, done.Counts.Rejected, done.Counts.Watermarks, done.Errors[0].Index))
+		}
+		// published without another Add or Close
+		deadline := time.Now().Add(10 * time.Second)
+		for e.Watermark() != base+int64(i) {
+			if time.Now().After(deadline) {
+				t.Fatalf("batch %d not published: G %d", i, e.Watermark())
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	done, err := p.Close()
+	if err != nil || done == nil {
+		t.Fatal(done, err)
+	}
+	got = append(got, fmt.Sprint(done.Tag, done.Counts.Applied, done.Counts.Rejected, done.Counts.Watermarks, done.Errors[0].Index))
+	if want := "[0 1 1 1 2 1 1 1 1 2 2 1 1 1 2 3 1 1 1 2 4 1 1 1 2]"; fmt.Sprint(got) != want {
+		t.Fatalf("results %v, want %s", got, want)
+	}
+	if done, err := p.Close(); done != nil || err != nil {
+		t.Fatalf("second Close: %v %v", done, err)
+	}
+}

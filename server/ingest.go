@@ -99,21 +99,18 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
 	// cut, the server cancels the request's context, and what was read
 	// before is still applied and reported.
 	ctx := context.WithoutCancel(r.Context())
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
+	// Each batch commits while the versions of the one before are
+	// written; a batch counts in the answer once it is durable.
+	pipe := s.e.NewPipeline(ctx)
+	account := func(d *engine.BatchResult) {
+		if d == nil {
+			return
 		}
-		if free, full := s.diskFull(); full {
-			return &diskFullError{free}
-		}
-		c, errs, err := s.e.Apply(ctx, batch)
-		if err != nil {
-			return err
-		}
+		c, lines := d.Counts, d.Tag.([]int)
 		resp.Applied += c.Applied
 		resp.Watermarks += c.Watermarks
 		resp.Rejected += c.Rejected
-		for _, le := range errs {
+		for _, le := range d.Errors {
 			s.metrics.httpRejects.WithLabelValues(le.Reason).Inc()
 			if len(resp.Errors) >= MaxIngestErrors {
 				resp.ErrorsTruncated = true
@@ -128,12 +125,25 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
 		s.metrics.httpRecords.WithLabelValues("applied").Add(float64(c.Applied))
 		s.metrics.httpRecords.WithLabelValues("watermark").Add(float64(c.Watermarks))
 		s.metrics.httpRecords.WithLabelValues("rejected").Add(float64(c.Rejected))
-		clear(batch) // let the lines go
-		batch, lines, batchBytes = batch[:0], lines[:0], 0
+	}
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		if free, full := s.diskFull(); full {
+			return &diskFullError{free}
+		}
+		done, err := pipe.Add(batch, lines)
+		account(done)
+		if err != nil {
+			return err
+		}
+		clear(batch) // let the lines go; the pipeline is done with them
+		batch, lines, batchBytes = batch[:0], make([]int, 0, cap(lines)), 0
 		return nil
 	}
 	body := &stallReader{r: http.MaxBytesReader(w, r.Body, s.cfg.MaxIngestBytes), rc: http.NewResponseController(w), d: s.cfg.IngestReadTimeout}
-	err := engine.ReadLines(body, engine.MaxLine, func(n int, line []byte, tooLarge bool) error {
+	readErr := engine.ReadLines(body, engine.MaxLine, func(n int, line []byte, tooLarge bool) error {
 		n += offset
 		batch = append(batch, engine.Record{Line: append([]byte(nil), line...), Origin: origin + strconv.Itoa(n), TooLarge: tooLarge})
 		lines = append(lines, n)
@@ -143,15 +153,24 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
 		}
 		return nil
 	})
+	var mbe *http.MaxBytesError
+	err := readErr
+	if err == nil || errors.As(err, &mbe) || errors.Is(err, os.ErrDeadlineExceeded) {
+		// What was read (before the limit or the stall) is applied.
+		if ferr := flush(); ferr != nil {
+			err = ferr
+		}
+	}
+	done, cerr := pipe.Close()
+	account(done)
 	if err == nil {
-		err = flush()
+		err = cerr
 	}
 	resp.Global = formatTime(s.e.Watermark())
 	if err == nil {
 		writeJSON(w, http.StatusOK, resp)
 		return
 	}
-	var mbe *http.MaxBytesError
 	var dfe *diskFullError
 	fail := ingestFailure{ingestResponse: resp}
 	status := http.StatusInternalServerError
@@ -160,17 +179,9 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
 		status, fail.Error = http.StatusInsufficientStorage, apiError{"disk_full",
 			s.diskFullMessage(dfe.free, "ingest is") + "; the lines before were applied (see the counts)"}
 	case errors.As(err, &mbe):
-		// What was read before the limit is applied; the rest is not.
-		if ferr := flush(); ferr == nil {
-			fail.ingestResponse = resp
-		}
 		status, fail.Error = http.StatusRequestEntityTooLarge, apiError{"body_too_large",
 			fmt.Sprintf("the body is larger than %d bytes (--max-body); the lines before the limit were applied (see the counts), send the rest in another request", s.cfg.MaxIngestBytes)}
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		// What was read before the stall is applied.
-		if ferr := flush(); ferr == nil {
-			fail.ingestResponse = resp
-		}
 		status, fail.Error = http.StatusRequestTimeout, apiError{"body_timeout",
 			fmt.Sprintf("the request body stalled for more than %s; the lines before were applied (see the counts), send the rest again", s.cfg.IngestReadTimeout)}
 	case errors.Is(err, engine.ErrClosed):
