@@ -379,8 +379,7 @@ func (e *Engine) Load(ctx context.Context, r io.Reader, name string) (Counts, er
 			total.Add(done.Counts)
 		}
 		if err != nil {
-			pipe.Close()
-			return total, err // the reader stops at its next line
+			return total, err // the reader stops at its next line; nothing is in flight
 		}
 	}
 	done, err := pipe.Close()

@@ -86,7 +86,7 @@ func (b *Batch) Flush() error {
 	if b.err != nil {
 		return b.err
 	}
-	return b.s.writeFn(b.ents)
+	return b.s.writeVersions(b.ents)
 }
 
 // Cancel drops a batch that will not be written.
