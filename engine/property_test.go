@@ -118,10 +118,6 @@ func (m *model) selfJoin(t string, t1, t2 int64) []string {
 	return rows
 }
 
-type genRecord struct {
-	line string
-}
-
 // genStream makes a random two-source stream: out-of-order records within
 // bounds, deletes, re-inserts, same-ts overwrites, late records, malformed
 // lines and replays of earlier records; and feeds the model as it goes.
