@@ -245,7 +245,7 @@ func (env *rawEnvelope) validate(cat *catalog.Catalog) (Update, *RejectError) {
 		return Update{}, reject(ReasonBadTS, src, tableName, "\"ts\": %v", err)
 	}
 	if _, err := cat.Source(src); err != nil {
-		return Update{}, reject(ReasonUnknownSource, src, tableName, "source %q is not declared (CREATE SOURCE %s)", src, src)
+		return Update{}, reject(ReasonUnknownSource, src, tableName, "source %q is not declared (declare it with CREATE SOURCE)", src)
 	}
 	u := Update{Op: op, Source: src, TS: ts}
 	if op == OpWatermark {

@@ -140,6 +140,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add(`{"source":"inventory","table":"stock","op":"delete","ts":"2026-11-25T10:00:00Z","key":{"product_id":"P1","warehouse":"w"}}`)
 	f.Add(`{"source":"pricing","op":"watermark","ts":"-1s"}`)
 	f.Add(`[[[[[[[[[[`)
+	f.Add(`{"source":"0\n0","op":"watermark","ts":1}`) // a name with a newline stays on the reason's one line
 	f.Add(`{"source":"pricing","table":"prices","op":"upsert","ts":1,"data":{"price":"x","zz":1,"product_id":"P\u0031"},"data":{"zz":2,"price":[]}}`)
 	cat := catalog.New()
 	_ = cat.AddSource(&catalog.Source{Name: "pricing"})
