@@ -253,6 +253,12 @@ func (e *Engine) applyLocked(recs []Record, decoded []decodedRecord, pos []Posit
 		} else {
 			err = batch.Delete(u.Table, u.Key, u.TS)
 		}
+		if errors.Is(err, mvcc.ErrTooLarge) {
+			// Badger cannot hold this key or row: the update is rejected
+			// before anything is written, like a line that is too long.
+			rejectRec(i, r, &ingest.RejectError{Reason: ingest.ReasonTooLarge, Source: u.Source, Table: u.Table.Name, Message: err.Error()})
+			continue
+		}
 		if err != nil {
 			batch.Cancel()
 			return Counts{}, nil, nil, err

@@ -205,3 +205,61 @@ func TestPipelineReportsBatchesInOrder(t *testing.T) {
 		t.Fatalf("second Close: %v %v", done, err)
 	}
 }
+
+// An update whose key or row Badger cannot hold is rejected as too_large
+// before its batch commits; the rest of the batch and later batches are
+// written. (Before, the write of the committed batch failed and stopped the
+// store.)
+func TestOversizedKeyOrRowRejected(t *testing.T) {
+	for _, mem := range []bool{false, true} {
+		dir := ""
+		if !mem {
+			dir = t.TempDir()
+		}
+		e, err := Open(dir, Options{InMemory: mem})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		if err := e.ExecScript(ctx, `CREATE SOURCE s; CREATE TABLE t (k VARCHAR PRIMARY KEY, v VARCHAR) SOURCE s;`,
+			query.Options{}, func(string, *query.Result) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+		line := func(k, v string, ts int) Record {
+			return Record{Line: []byte(fmt.Sprintf(`{"source":"s","table":"t","op":"upsert","ts":%d,"data":{"k":%q,"v":%q}}`, ts, k, v)), Origin: "f"}
+		}
+		recs := []Record{line("a", "1", 10), line(strings.Repeat("k", 70000), "2", 11), line("b", "3", 12),
+			{Line: []byte(fmt.Sprintf(`{"source":"s","table":"t","op":"delete","ts":13,"key":{"k":%q}}`, strings.Repeat("d", 70000)))}}
+		wantRejects := []int{2, 4}
+		if mem { // in memory Badger holds no row above its value threshold (1 MiB)
+			recs = append(recs, line("c", strings.Repeat("v", 2<<20), 14))
+			wantRejects = append(wantRejects, 5)
+		}
+		c, errs, err := e.Apply(ctx, recs)
+		if err != nil {
+			t.Fatalf("in memory %v: %v", mem, err)
+		}
+		var got []int
+		for _, le := range errs {
+			if le.Reason != "too_large" || strings.Contains(le.Message, "\n") {
+				t.Errorf("in memory %v: line %d rejected %s: %s", mem, le.Index, le.Reason, le.Message)
+			}
+			got = append(got, le.Index)
+		}
+		if c.Applied != 2 || fmt.Sprint(got) != fmt.Sprint(wantRejects) {
+			t.Fatalf("in memory %v: applied %d, rejected lines %v; want 2 and %v", mem, c.Applied, got, wantRejects)
+		}
+		if _, _, err := e.Apply(ctx, []Record{line("e", "4", 20), {Line: []byte(`{"source":"s","op":"watermark","ts":30}`)}}); err != nil {
+			t.Fatalf("in memory %v: the batch after: %v", mem, err)
+		}
+		r, err := e.Exec(ctx, `SELECT COUNT(*) FROM t AS OF 30`, query.Options{})
+		if err != nil || fmt.Sprint(r.Rows()[0][0]) != "3" {
+			t.Fatalf("in memory %v: COUNT(*) = %v, %v; want 3", mem, r, err)
+		}
+		r, err = e.Exec(ctx, `SELECT COUNT(*) FROM ttq_rejects WHERE reason = 'too_large'`, query.Options{})
+		if err != nil || fmt.Sprint(r.Rows()[0][0]) != fmt.Sprint(len(wantRejects)) {
+			t.Fatalf("in memory %v: stored rejects %v, %v; want %d", mem, r, err, len(wantRejects))
+		}
+		e.Close()
+	}
+}

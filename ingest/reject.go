@@ -6,8 +6,10 @@ import (
 )
 
 // MaxStoredRecord bounds how much of a rejected record is stored verbatim;
-// a longer record keeps its first MaxStoredRecord bytes and says so.
-const MaxStoredRecord = 1 << 20
+// a longer record keeps its first MaxStoredRecord bytes and says so. It is
+// half of Badger's largest value in an in-memory store (1 MiB), leaving room
+// for the reject's other fields.
+const MaxStoredRecord = 512 << 10
 
 // ErrBadReject is returned when a stored reject cannot be decoded.
 var ErrBadReject = errors.New("ingest: malformed stored reject")

@@ -31,6 +31,10 @@ var (
 	// written. The store takes no further batch or meta commit; reopening
 	// it finishes the batch from its intent.
 	ErrWriteFailed = errors.New("mvcc: writing a committed batch failed; reopen the store")
+	// ErrTooLarge is returned for a version whose key or row Badger
+	// cannot hold (a key above 65,000 bytes; in memory, a row above the
+	// value threshold). It is refused before the batch commits.
+	ErrTooLarge = errors.New("mvcc: key or row too large")
 )
 
 // Options configure a Store.
@@ -55,6 +59,7 @@ type Store struct {
 	db *badger.DB
 
 	intentChunk int // largest value of one intent chunk
+	maxValue    int // largest row Badger takes
 
 	mu        sync.Mutex // guards metaSeq and discard
 	metaSeq   uint64     // version of the last meta commit
@@ -98,8 +103,10 @@ func Open(dir string, o Options) (*Store, error) {
 	}
 	s := &Store{db: db, intentChunk: 4 << 20, segs: newSegCache(o.SegmentCache)}
 	s.writeFn = s.writeVersions
+	s.maxValue = int(min(opts.ValueLogFileSize-1<<20, math.MaxInt32))
 	if o.InMemory {
 		s.intentChunk = 512 << 10 // below Badger's in-memory value limit
+		s.maxValue = int(opts.ValueThreshold)
 	}
 	if err := s.loadMetaSeq(); err != nil {
 		db.Close()

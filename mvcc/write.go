@@ -1,19 +1,23 @@
 package mvcc
 
 import (
+	"bytes"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/pb"
 
 	"ttq/catalog"
 	"ttq/types"
 )
 
-// Batch collects row versions. Flush writes them with one Badger managed
-// write batch, each at its own version; Commit first makes the batch durable
+// Batch collects row versions. Flush writes them through Badger's loader,
+// each at its own version; Commit first makes the batch durable
 // as an intent together with the bookkeeping it produced (see
 // docs/STORAGE.md), so a crash can never leave half of it.
 type Batch struct {
@@ -22,6 +26,10 @@ type Batch struct {
 	bytes int
 	err   error
 }
+
+// maxKey is the longest key Badger takes (its limit, 65,000 bytes, leaves
+// room for the version it appends).
+const maxKey = 65000
 
 type pending struct {
 	key, val []byte
@@ -65,6 +73,9 @@ func (b *Batch) Put(t *catalog.Table, row []types.Value, ts int64) error {
 	}
 	k := EncodeKey(nil, t.ID, key)
 	v := EncodeRow(nil, t.Columns, row)
+	if len(k) > maxKey || len(v) > b.s.maxValue {
+		return fmt.Errorf("%w: key of %d bytes (at most %d), row of %d bytes (at most %d)", ErrTooLarge, len(k), maxKey, len(v), b.s.maxValue)
+	}
 	b.ents = append(b.ents, pending{key: k, val: v, ver: Version(ts)})
 	b.bytes += len(k) + len(v) + 16
 	return nil
@@ -76,6 +87,9 @@ func (b *Batch) Delete(t *catalog.Table, key []types.Value, ts int64) error {
 		return err
 	}
 	k := EncodeKey(nil, t.ID, key)
+	if len(k) > maxKey {
+		return fmt.Errorf("%w: key of %d bytes (at most %d)", ErrTooLarge, len(k), maxKey)
+	}
 	b.ents = append(b.ents, pending{key: k, ver: Version(ts), del: true})
 	b.bytes += len(k) + 16
 	return nil
@@ -92,30 +106,54 @@ func (b *Batch) Flush() error {
 // Cancel drops a batch that will not be written.
 func (b *Batch) Cancel() { b.ents = nil }
 
+// writeVersions writes versions through Badger's loader, which hands
+// entries to Badger's write goroutine in the order given, sorted here by
+// key (then newest version first, the order of Badger's tables). A write
+// batch would key them by a map, costing a hash and a copy each, and insert
+// them in random order; inserted in key order, neighbouring inserts walk the
+// same skiplist nodes, which are then in the cache (docs/PERFORMANCE.md,
+// "Eighth round"). The sort is stable, so of two writes of one key at one
+// version the later is inserted last and wins, as in a write batch. The
+// durability is a write batch's: every request of the loader is written
+// and synced by Badger's write path, and Finish waits for all of them.
 func (s *Store) writeVersions(ents []pending) error {
 	if len(ents) == 0 {
 		return nil
 	}
-	wb := s.db.NewManagedWriteBatch()
-	for _, e := range ents {
-		var err error
-		if e.del {
-			err = wb.DeleteAt(e.key, e.ver)
-		} else {
-			err = wb.SetEntryAt(badger.NewEntry(e.key, e.val), e.ver)
+	order := make([]int32, len(ents))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortStableFunc(order, func(a, b int32) int {
+		if c := bytes.Compare(ents[a].key, ents[b].key); c != 0 {
+			return c
 		}
-		if err != nil {
-			wb.Cancel()
+		return cmp.Compare(ents[b].ver, ents[a].ver)
+	})
+	l := s.db.NewKVLoader(4)
+	var kv pb.KV
+	for _, i := range order {
+		e := &ents[i]
+		kv.Key, kv.Value, kv.Version, kv.Meta = e.key, e.val, e.ver, nil
+		if e.del {
+			kv.Meta = deleteMeta
+		}
+		if err := l.Set(&kv); err != nil {
+			_ = l.Finish()
 			return fmt.Errorf("mvcc: write: %w", err)
 		}
 	}
-	if err := wb.Flush(); err != nil {
+	if err := l.Finish(); err != nil {
 		return fmt.Errorf("mvcc: flush: %w", err)
 	}
 	s.countWrites(ents)
 	s.captureVersions(ents)
 	return nil
 }
+
+// deleteMeta marks a loaded entry as a delete: Badger's bitDelete, the meta
+// byte its backups carry (TestSnapshotReadsVersionAtT reads deletes back).
+var deleteMeta = []byte{1}
 
 // An intent is a meta record holding the versions of a committed batch.
 // Commit writes it atomically with the batch's bookkeeping before the
