@@ -120,19 +120,10 @@ func (s *Store) writeVersions(ents []pending) error {
 	if len(ents) == 0 {
 		return nil
 	}
-	order := make([]int32, len(ents))
-	for i := range order {
-		order[i] = int32(i)
-	}
-	slices.SortStableFunc(order, func(a, b int32) int {
-		if c := bytes.Compare(ents[a].key, ents[b].key); c != 0 {
-			return c
-		}
-		return cmp.Compare(ents[b].ver, ents[a].ver)
-	})
+	sortPending(ents)
 	l := s.db.NewKVLoader(4)
 	var kv pb.KV
-	for _, i := range order {
+	for i := range ents {
 		e := &ents[i]
 		kv.Key, kv.Value, kv.Version, kv.Meta = e.key, e.val, e.ver, nil
 		if e.del {
@@ -149,6 +140,21 @@ func (s *Store) writeVersions(ents []pending) error {
 	s.countWrites(ents)
 	s.captureVersions(ents)
 	return nil
+}
+
+// sortPending sorts versions in Badger's order: by key, then newest
+// version first. The sort is stable: of two writes of one key at one
+// version, the later stays after the earlier.
+func sortPending(ents []pending) {
+	cmpPending := func(a, b pending) int {
+		if c := bytes.Compare(a.key, b.key); c != 0 {
+			return c
+		}
+		return cmp.Compare(b.ver, a.ver)
+	}
+	if !slices.IsSortedFunc(ents, cmpPending) {
+		slices.SortStableFunc(ents, cmpPending)
+	}
 }
 
 // deleteMeta marks a loaded entry as a delete: Badger's bitDelete, the meta
@@ -315,7 +321,16 @@ func (s *Store) CommitAsync(b *Batch, m MetaWrite, firstReject uint64) (*Flushin
 		n++
 	}
 	m.Puts[intentSlots[slot]] = binary.AppendUvarint(nil, uint64(n))
+	// The versions are sorted for writing (writeVersions) while the meta
+	// commit waits for Badger, not after it.
+	ents := b.ents
+	sorted := make(chan struct{})
+	go func() {
+		sortPending(ents)
+		close(sorted)
+	}()
 	if err := s.commitMeta(m, firstReject); err != nil {
+		<-sorted
 		return nil, err
 	}
 	f := &Flushing{done: make(chan struct{})}
@@ -323,9 +338,9 @@ func (s *Store) CommitAsync(b *Batch, m MetaWrite, firstReject uint64) (*Flushin
 	prev := s.last
 	s.last, s.slots[slot], s.next = f, f, 1-slot
 	s.flushMu.Unlock()
-	ents := b.ents
 	go func() {
 		defer close(f.done)
+		<-sorted
 		if err := prev.Wait(); err != nil {
 			// this batch's versions wait for a reopen too
 			f.err = fmt.Errorf("%w: %w", ErrWriteFailed, err)
