@@ -62,7 +62,7 @@ type Store struct {
 	maxValue    int // largest row Badger takes
 
 	mu        sync.Mutex // guards metaSeq and discard
-	metaSeq   uint64     // version of the last meta commit
+	metaSeq   uint64     // sequence number of the last meta commit
 	discardTs int64      // timeline horizon handed to Badger; versions below may be merged
 	sizes     sizes      // estimated versions per table
 	ckpts     checkpoints

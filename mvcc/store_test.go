@@ -3,8 +3,11 @@ package mvcc
 import (
 	"errors"
 	"fmt"
+	"math"
 	"testing"
 	"time"
+
+	"github.com/dgraph-io/badger/v4"
 
 	"ttq/catalog"
 	"ttq/types"
@@ -385,5 +388,80 @@ func TestLargeBatchCommitsInMemoryAndOnDisk(t *testing.T) {
 			must(t, err)
 		}
 		st.Close()
+	}
+}
+
+// Every meta commit rewrites its records at one Badger version, so the
+// store keeps one copy of each (an intent is about the size of its batch)
+// instead of one per commit.
+func TestMetaRecordsKeepOneVersion(t *testing.T) {
+	st, err := Open(t.TempDir(), Options{})
+	must(t, err)
+	defer st.Close()
+	tb := testTable()
+	for i := range 20 {
+		b := st.NewBatch()
+		must(t, b.Put(tb, row(fmt.Sprint("P", i), 1), int64(100+i)))
+		must(t, st.Commit(b, MetaWrite{Puts: map[string][]byte{"state": {byte(i)}}}, 0))
+	}
+	must(t, st.CommitMeta(MetaWrite{Puts: map[string][]byte{"state": {99}}}, 0))
+	txn := st.DB().NewTransactionAt(math.MaxUint64, false)
+	defer txn.Discard()
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixMeta}, AllVersions: true})
+	defer it.Close()
+	seen := map[string]int{}
+	for it.Rewind(); it.Valid(); it.Next() {
+		seen[string(it.Item().Key()[1:])]++
+	}
+	for _, name := range []string{"state", "seq", "intent", "intent1", "intent.0", "intent1.0"} {
+		if seen[name] != 1 {
+			t.Errorf("meta record %q has %d versions, want 1 (all: %v)", name, seen[name], seen)
+		}
+	}
+	if v, _, _ := st.Meta("state"); len(v) != 1 || v[0] != 99 {
+		t.Errorf("state = %v, want the last commit's [99]", v)
+	}
+}
+
+// A store written before meta records moved to one version (each at its
+// commit's sequence number, the intent header a bare chunk count) opens:
+// its last batch is finished from its intent, and new commits supersede
+// its records and continue its sequence.
+func TestOpenStoreWithSequenceVersionedMeta(t *testing.T) {
+	dir := t.TempDir()
+	st, err := Open(dir, Options{})
+	must(t, err)
+	tb := testTable()
+	b := st.NewBatch()
+	must(t, b.Put(tb, row("P1", 10), 100))
+	intent := encodeIntent(b.ents)
+	txn := st.DB().NewTransactionAt(math.MaxUint64, true)
+	for name, v := range map[string][]byte{"seq": nil, "state": []byte("old"), "intent": {1}, "intent.0": intent} {
+		must(t, txn.Set(metaKey(name), v))
+	}
+	must(t, txn.CommitAt(7, nil))
+	must(t, st.Close())
+
+	st, err = Open(dir, Options{})
+	must(t, err)
+	if st.metaSeq != 7 {
+		t.Errorf("meta sequence %d, want 7 (the old seq record's version)", st.metaSeq)
+	}
+	if r := get(t, st, tb, "P1", 200); r == nil || r[1].F != 10 {
+		t.Fatalf("P1 = %v, want 10 (replayed from the old intent)", r)
+	}
+	b = st.NewBatch()
+	must(t, b.Put(tb, row("P1", 11), 150))
+	must(t, st.Commit(b, MetaWrite{Puts: map[string][]byte{"state": []byte("new")}}, 0))
+	must(t, st.Close())
+
+	st, err = Open(dir, Options{})
+	must(t, err)
+	defer st.Close()
+	if v, _, _ := st.Meta("state"); string(v) != "new" || st.metaSeq != 8 {
+		t.Errorf("state %q, meta sequence %d; want new and 8", v, st.metaSeq)
+	}
+	if r := get(t, st, tb, "P1", 200); r == nil || r[1].F != 11 {
+		t.Fatalf("P1 = %v, want 11", r)
 	}
 }

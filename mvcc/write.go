@@ -320,7 +320,7 @@ func (s *Store) CommitAsync(b *Batch, m MetaWrite, firstReject uint64) (*Flushin
 		blob = blob[c:]
 		n++
 	}
-	m.Puts[intentSlots[slot]] = binary.AppendUvarint(nil, uint64(n))
+	m.intent = &intentHead{slot: slot, chunks: n}
 	// The versions are sorted for writing (writeVersions) while the meta
 	// commit waits for Badger, not after it.
 	ents := b.ents
@@ -383,9 +383,8 @@ func (s *Store) Drain() error {
 // the older slot first.
 func (s *Store) recoverIntent() error {
 	type slot struct {
-		head []byte
-		ver  uint64
-		i    int
+		n, seq uint64
+		i      int
 	}
 	var found []slot
 	for i, name := range intentSlots {
@@ -393,18 +392,26 @@ func (s *Store) recoverIntent() error {
 		if err != nil {
 			return err
 		}
-		if ok && len(head) > 0 {
-			found = append(found, slot{head, ver, i})
+		if !ok || len(head) == 0 {
+			continue
 		}
-	}
-	if len(found) == 2 && found[1].ver < found[0].ver {
-		found[0], found[1] = found[1], found[0]
-	}
-	for _, sl := range found {
-		n, k := binary.Uvarint(sl.head)
+		n, k := binary.Uvarint(head)
 		if k <= 0 {
 			return fmt.Errorf("%w: intent header", ErrBadRow)
 		}
+		seq := ver // a store from before metaTs: the header's version
+		if k < len(head) {
+			if seq, k = binary.Uvarint(head[k:]); k <= 0 {
+				return fmt.Errorf("%w: intent header", ErrBadRow)
+			}
+		}
+		found = append(found, slot{n, seq, i})
+	}
+	if len(found) == 2 && found[1].seq < found[0].seq {
+		found[0], found[1] = found[1], found[0]
+	}
+	for _, sl := range found {
+		n := sl.n
 		var b []byte
 		for i := 0; i < int(n); i++ {
 			c, ok, err := s.Meta(intentChunkName(sl.i, i))
@@ -438,6 +445,8 @@ type MetaWrite struct {
 	// record): it leaves the last batch's intent alone, since that batch's
 	// versions may still be on their way.
 	Aside bool
+
+	intent *intentHead // the header of the batch's intent, which holds this commit's sequence number
 }
 
 // CommitMeta applies m atomically and durably. Unless m is Aside, it first
@@ -460,6 +469,22 @@ func (s *Store) CommitMeta(m MetaWrite, firstReject uint64) error {
 	return s.commitMeta(m, firstReject)
 }
 
+// intentHead is where a batch's intent goes: its slot and number of
+// chunks. The slot's header record holds the chunk count and the meta
+// commit's sequence number, which orders the two slots at Open.
+type intentHead struct{ slot, chunks int }
+
+// metaTs is the Badger version of every meta record. Written again at
+// the same version, a record replaces its earlier value (in the memtable,
+// and in compactions, which keep the newest of equal keys and versions),
+// so the store holds one copy of each meta record instead of every
+// version of it: an intent, about the size of its batch, was kept once per
+// batch before. Data versions (ts + 1, microseconds) stay far below it,
+// and so does any discard timestamp; readers of meta read at MaxUint64.
+// Stores written before kept meta records at their sequence numbers, all
+// below metaTs, so the first commit here supersedes them.
+const metaTs = math.MaxUint64 - 1
+
 func (s *Store) commitMeta(m MetaWrite, firstReject uint64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -480,13 +505,20 @@ func (s *Store) commitMeta(m MetaWrite, firstReject uint64) error {
 			return fmt.Errorf("mvcc: reject: %w", err)
 		}
 	}
-	s.metaSeq++
-	if err := txn.Set(metaKey(seqName), nil); err != nil {
+	seq := s.metaSeq + 1
+	if h := m.intent; h != nil {
+		head := binary.AppendUvarint(binary.AppendUvarint(nil, uint64(h.chunks)), seq)
+		if err := txn.Set(metaKey(intentSlots[h.slot]), head); err != nil {
+			return fmt.Errorf("mvcc: meta: %w", err)
+		}
+	}
+	if err := txn.Set(metaKey(seqName), binary.AppendUvarint(nil, seq)); err != nil {
 		return fmt.Errorf("mvcc: meta: %w", err)
 	}
-	if err := txn.CommitAt(s.metaSeq, nil); err != nil {
+	if err := txn.CommitAt(metaTs, nil); err != nil {
 		return fmt.Errorf("mvcc: meta commit: %w", err)
 	}
+	s.metaSeq = seq
 	return nil
 }
 
@@ -496,7 +528,8 @@ func (s *Store) Meta(name string) (v []byte, ok bool, err error) {
 	return v, ok, err
 }
 
-// metaVersion is Meta with the sequence number of the commit that wrote it.
+// metaVersion is Meta with the record's Badger version (metaTs, or in a
+// store from before metaTs the sequence number of the commit that wrote it).
 func (s *Store) metaVersion(name string) (v []byte, ver uint64, ok bool, err error) {
 	txn := s.db.NewTransactionAt(math.MaxUint64, false)
 	defer txn.Discard()
@@ -535,8 +568,8 @@ func (s *Store) Rejects(fn func(seq uint64, rec []byte) error) error {
 	return nil
 }
 
-// seqName is the meta record every meta commit rewrites; its version is the
-// sequence number of the last meta commit.
+// seqName is the meta record every meta commit rewrites with its sequence
+// number (stores from before metaTs: as its version).
 const seqName = "seq"
 
 // loadMetaSeq finds the last meta commit's version, so new meta commits sort
@@ -551,7 +584,20 @@ func (s *Store) loadMetaSeq() error {
 	if err != nil {
 		return fmt.Errorf("mvcc: read meta sequence: %w", err)
 	}
-	s.metaSeq = item.Version()
+	if item.Version() != metaTs { // a store from before metaTs
+		s.metaSeq = item.Version()
+		return nil
+	}
+	err = item.Value(func(v []byte) error {
+		var k int
+		if s.metaSeq, k = binary.Uvarint(v); k <= 0 {
+			return fmt.Errorf("%w: meta sequence", ErrBadRow)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("mvcc: read meta sequence: %w", err)
+	}
 	return nil
 }
 
