@@ -444,7 +444,8 @@ func (p *Pipeline) add(b decodedBatch, tag any, pos []Position) (*BatchResult, e
 	return done, err
 }
 
-// Close waits for the last batch added and returns its result.
+// Close waits for the last batch added and returns its result. The
+// pipeline takes more batches after it.
 func (p *Pipeline) Close() (*BatchResult, error) { return p.finish() }
 
 func (p *Pipeline) finish() (*BatchResult, error) {

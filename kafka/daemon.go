@@ -31,7 +31,8 @@ type Config struct {
 	// offsets to, so lag tools see progress. The store stays the truth: the
 	// daemon never reads offsets back from the group.
 	Group string
-	// BatchSize is the most messages one commit holds (default 4096).
+	// BatchSize is the most messages one commit holds (default 8192, as
+	// many records as a commit of `ttq load`).
 	BatchSize int
 	// BatchWait is how long a batch may wait to fill once it has its first
 	// message (default 20ms).
@@ -56,7 +57,7 @@ type Config struct {
 
 func (c *Config) defaults() {
 	if c.BatchSize <= 0 {
-		c.BatchSize = 4096
+		c.BatchSize = 8192
 	}
 	if c.BatchWait <= 0 {
 		c.BatchWait = 20 * time.Millisecond
@@ -203,19 +204,38 @@ func (s *session) stream(topic string, partition int) string {
 }
 
 // applyLoop collects messages from every partition into batches and
-// applies each with its positions in one commit.
-func (s *session) applyLoop() error {
+// applies each with its positions in one commit. Batches go through an
+// engine pipeline: while messages keep coming, a batch commits while the
+// versions of the one before are written (as `ttq load` does); when none
+// are queued, the batch in flight is finished before waiting, so its
+// offsets and counts are reported now and not at the next message.
+func (s *session) applyLoop() (err error) {
 	cfg := s.d.cfg
 	batch := make([]kafkago.Message, 0, cfg.BatchSize)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
+	p := s.d.e.NewPipeline(s.ctx)
+	defer func() {
+		// the batch in flight is reported even when a later one failed
+		if ferr := s.report(p.Close()); err == nil {
+			err = ferr
+		}
+	}()
 	for {
 		batch = batch[:0]
 		select {
-		case <-s.ctx.Done():
-			return s.ctx.Err()
 		case m := <-s.msgs:
 			batch = append(batch, m)
+		default:
+			if err := s.report(p.Close()); err != nil {
+				return err
+			}
+			select {
+			case <-s.ctx.Done():
+				return s.ctx.Err()
+			case m := <-s.msgs:
+				batch = append(batch, m)
+			}
 		}
 		// take what is queued already without arming the timer per message
 	drain:
@@ -241,15 +261,33 @@ func (s *session) applyLoop() error {
 			}
 		}
 		timer.Stop()
-		if err := s.apply(batch); err != nil {
+		if err := s.apply(p, batch); err != nil {
 			return err
 		}
 	}
 }
 
+// applied is what a batch in a pipeline carries until it is durable.
+type applied struct {
+	pos  []engine.Position
+	msgs int
+}
+
+// report records a durable batch's offsets and counts (res nil: none).
+func (s *session) report(res *engine.BatchResult, err error) error {
+	if err != nil {
+		return fmt.Errorf("kafka: apply: %w", err)
+	}
+	if res != nil {
+		a := res.Tag.(applied)
+		s.d.noteApplied(a.pos, a.msgs, res.Counts)
+	}
+	return nil
+}
+
 // apply turns a batch of messages into records and positions and commits
-// them. Messages at offsets already applied are dropped.
-func (s *session) apply(msgs []kafkago.Message) error {
+// them through p. Messages at offsets already applied are dropped.
+func (s *session) apply(p *engine.Pipeline, msgs []kafkago.Message) error {
 	cat := s.d.e.Catalog()
 	formats := topicFormats(cat)
 	recs := make([]engine.Record, 0, len(msgs))
@@ -299,11 +337,13 @@ func (s *session) apply(msgs []kafkago.Message) error {
 			return fmt.Errorf("kafka: not applying %d messages: %w", len(msgs), err)
 		}
 	}
-	counts, _, err := s.d.e.Apply(s.ctx, recs, positions...)
+	res, err := p.Add(recs, applied{positions, len(msgs)}, positions...)
+	if rerr := s.report(res, nil); rerr != nil {
+		return rerr
+	}
 	if err != nil {
 		return fmt.Errorf("kafka: apply %d messages: %w", len(msgs), err)
 	}
-	s.d.noteApplied(positions, len(msgs), counts)
 	return nil
 }
 

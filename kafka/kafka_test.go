@@ -352,6 +352,16 @@ func TestAnswersEqualFile(t *testing.T) {
 	execScript(t, e, ddl)
 	r := startDaemon(t, e, c.ListenAddrs(), 64)
 	waitFor(t, "the daemon to catch up", 30*time.Second, func() bool { return caughtUp(e, ends) })
+	// Once no message is queued, the applier finishes the batch in flight:
+	// the status shows every offset while the daemon waits for more.
+	waitFor(t, "the status to show every offset", 10*time.Second, func() bool {
+		for _, p := range r.d.Status().Partitions {
+			if p.Offset != ends[p.Stream] {
+				return false
+			}
+		}
+		return true
+	})
 	r.stop(t)
 
 	if g := e.Watermark(); g != s.finalG {
