@@ -106,7 +106,8 @@ func Open(dir string, o Options) (*Store, error) {
 	s.maxValue = int(min(opts.ValueLogFileSize-1<<20, math.MaxInt32))
 	if o.InMemory {
 		s.intentChunk = 512 << 10 // below Badger's in-memory value limit
-		s.maxValue = int(opts.ValueThreshold)
+		// room for the 9 bytes a checkpoint puts before a row
+		s.maxValue = int(opts.ValueThreshold) - 64
 	}
 	if err := s.loadMetaSeq(); err != nil {
 		db.Close()

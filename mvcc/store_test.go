@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -463,5 +464,32 @@ func TestOpenStoreWithSequenceVersionedMeta(t *testing.T) {
 	}
 	if r := get(t, st, tb, "P1", 200); r == nil || r[1].F != 11 {
 		t.Fatalf("P1 = %v, want 11", r)
+	}
+}
+
+// In memory, the largest row Batch.Put takes can still be checkpointed
+// (a checkpoint stores it behind a 9-byte header, within Badger's value
+// threshold); one byte more is refused with ErrTooLarge.
+func TestLargestRowInMemoryCheckpoints(t *testing.T) {
+	st, err := Open("", Options{InMemory: true})
+	must(t, err)
+	defer st.Close()
+	tb := testTable()
+	fixed := len(EncodeRow(nil, tb.Columns, []types.Value{types.String("P1"), types.Float(1), types.String("")}))
+	big := func(n int) []types.Value {
+		return []types.Value{types.String("P1"), types.Float(1), types.String(strings.Repeat("x", n))}
+	}
+	b := st.NewBatch()
+	n := st.maxValue - fixed - 8 // the string's length prefix, at most
+	for len(EncodeRow(nil, tb.Columns, big(n+1))) <= st.maxValue {
+		n++
+	}
+	must(t, b.Put(tb, big(n), 100))
+	if err := b.Put(tb, big(n+1), 101); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("a row of %d bytes: %v, want ErrTooLarge", len(EncodeRow(nil, tb.Columns, big(n+1))), err)
+	}
+	must(t, st.Commit(b, MetaWrite{}, 0))
+	if _, err := st.Checkpoint(tb, 200); err != nil {
+		t.Fatalf("checkpoint of the largest row: %v", err)
 	}
 }
