@@ -33,7 +33,8 @@ var (
 	ErrWriteFailed = errors.New("mvcc: writing a committed batch failed; reopen the store")
 	// ErrTooLarge is returned for a version whose key or row Badger
 	// cannot hold (a key above 65,000 bytes; in memory, a row above the
-	// value threshold). It is refused before the batch commits.
+	// value threshold, less room for a checkpoint's header). It is refused
+	// before the batch commits.
 	ErrTooLarge = errors.New("mvcc: key or row too large")
 )
 
