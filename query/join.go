@@ -97,6 +97,7 @@ func (n *joinNode) openRows(x *execCtx, transient bool) (rowIter, error) {
 			}
 		}
 		var kb []byte
+		var rows [][]types.Value // the join takes a left row's candidates before asking for the next
 		candidates = func(l []types.Value) ([][]types.Value, error) {
 			if n.kind == joinNested {
 				return all, nil
@@ -105,7 +106,12 @@ func (n *joinNode) openRows(x *execCtx, transient bool) (rowIter, error) {
 			if kb, ok = appendJoinKey(kb[:0], n.leftKeys, l); !ok {
 				return nil, nil
 			}
-			return table[string(kb)], nil
+			b, ok := table[string(kb)]
+			if !ok {
+				return nil, nil
+			}
+			rows = append(append(rows[:0], b.one), b.more...)
+			return rows, nil
 		}
 	}
 	// The join keeps a left row only until it asks for the next one.
@@ -119,8 +125,8 @@ func (n *joinNode) openRows(x *execCtx, transient bool) (rowIter, error) {
 // buildTable reads the right side: into a hash table by key (a hash
 // join, on every core when the side can be cut into ranges) or all its
 // rows (a nested loop join).
-func (n *joinNode) buildTable(x *execCtx) (map[string][][]types.Value, [][]types.Value, error) {
-	table := map[string][][]types.Value{}
+func (n *joinNode) buildTable(x *execCtx) (hashTable, [][]types.Value, error) {
+	table := hashTable{}
 	if n.kind == joinHash {
 		if parts := scanParts(x, n.right); parts != nil {
 			return table, nil, n.buildParallel(x, parts, table)
@@ -132,7 +138,7 @@ func (n *joinNode) buildTable(x *execCtx) (map[string][][]types.Value, [][]types
 
 // build reads the right side into table by key (a hash join) or returns
 // all its rows (a nested loop join).
-func (n *joinNode) build(x *execCtx, table map[string][][]types.Value) ([][]types.Value, error) {
+func (n *joinNode) build(x *execCtx, table hashTable) ([][]types.Value, error) {
 	rit, err := n.right.open(x)
 	if err != nil {
 		return nil, err
@@ -151,7 +157,7 @@ func (n *joinNode) build(x *execCtx, table map[string][][]types.Value) ([][]type
 		}
 		var ok bool
 		if kb, ok = appendJoinKey(kb[:0], n.rightKeys, row); ok {
-			table[string(kb)] = append(table[string(kb)], row)
+			table.add(string(kb), row)
 		}
 	}
 	return all, rit.Err()
@@ -192,6 +198,27 @@ func (n *joinNode) explain(e *explainer, depth int) {
 	}
 	n.left.explain(e, depth+1)
 	n.right.explain(e, depth+1)
+}
+
+// hashTable is a hash join's build side: its rows by encoded join key. A
+// key's first row sits in the map's slot itself, so probing a key that has
+// one row (a join on the build side's primary key, the usual case) reads
+// the slot and the row, without a slice of rows between them: one
+// dependent cache miss less in a probe that is bound by them.
+type hashTable map[string]bucket
+
+type bucket struct {
+	one  []types.Value   // the key's first row
+	more [][]types.Value // the rest, in build order
+}
+
+func (t hashTable) add(key string, row []types.Value) {
+	if b, ok := t[key]; ok {
+		b.more = append(b.more, row)
+		t[key] = b
+		return
+	}
+	t[key] = bucket{one: row}
 }
 
 type joinIter struct {

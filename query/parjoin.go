@@ -293,7 +293,7 @@ type builtPart struct {
 // buildParallel fills the hash table from the right side's ranges, in key
 // order: the table the single-threaded build makes, rows of one key in
 // the same order.
-func (n *joinNode) buildParallel(x *execCtx, parts []mvcc.RowIter, table map[string][][]types.Value) error {
+func (n *joinNode) buildParallel(x *execCtx, parts []mvcc.RowIter, table hashTable) error {
 	filter := n.right.(*scanNode).filter
 	pr := runParts(x.ctx, parts, func(w *parWorker, it mvcc.RowIter) (builtPart, error) {
 		var b builtPart
@@ -329,14 +329,14 @@ func (n *joinNode) buildParallel(x *execCtx, parts []mvcc.RowIter, table map[str
 			if err := x.hold(); err != nil {
 				return err
 			}
-			table[b.keys[i]] = append(table[b.keys[i]], row)
+			table.add(b.keys[i], row)
 		}
 	}
 }
 
 // probeSource reads the left side's ranges and probes table with each
 // row (the table is read-only by now).
-func (n *joinNode) probeSource(table map[string][][]types.Value, parts []mvcc.RowIter) *parSource {
+func (n *joinNode) probeSource(table hashTable, parts []mvcc.RowIter) *parSource {
 	filter := n.left.(*scanNode).filter
 	nRight := len(n.right.cols())
 	return &parSource{parts: parts, rows: func(w *parWorker, it mvcc.RowIter, emit func([]types.Value)) error {
@@ -349,7 +349,12 @@ func (n *joinNode) probeSource(table map[string][][]types.Value, parts []mvcc.Ro
 			}
 			matched := false
 			if w.key(n.leftKeys, w.lrow) {
-				for _, r := range table[string(w.kb)] {
+				b, ok := table[string(w.kb)]
+				for i := -1; ok && i < len(b.more); i++ {
+					r := b.one
+					if i >= 0 {
+						r = b.more[i]
+					}
 					w.jrow = append(append(w.jrow[:0], w.lrow...), r...)
 					if !passes(n.residual, w.jrow) {
 						continue

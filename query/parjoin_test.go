@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -189,5 +190,50 @@ func TestParallelWorkerPanic(t *testing.T) {
 	defer pr.close()
 	if _, _, err := pr.next(); !errors.Is(err, ErrInternal) {
 		t.Fatalf("next after a worker's panic: %v, want ErrInternal", err)
+	}
+}
+
+// A hash join whose build side has several rows per key (stock: one row
+// per product and warehouse) returns every pair, on one goroutine and in
+// parallel: the join's rows are counted against a count made here from
+// both tables' rows.
+func TestHashJoinKeepsEveryRowOfAKey(t *testing.T) {
+	parallelJoins(t, 7)
+	for _, opts := range []mvcc.Options{{InMemory: true}, {InMemory: true, SegmentCache: -1}} {
+		e := joinHistoryEnv(t, opts)
+		for _, s := range []int64{10, 25, 40} {
+			at := fmt.Sprintf(" AS OF %d", sec(s))
+			col := func(sql string) map[string]int {
+				r, err := e.run(sql + at)
+				if err != nil {
+					t.Fatal(err)
+				}
+				n := map[string]int{}
+				for _, row := range r.Rows() {
+					n[row[0].S]++
+				}
+				return n
+			}
+			listings, stock := col("SELECT product_id FROM listings"), col("SELECT product_id FROM stock")
+			want, multi := 0, false
+			for p, n := range listings {
+				want += n * stock[p]
+				multi = multi || n > 0 && stock[p] > 1
+			}
+			if !multi {
+				t.Fatalf("at %d no listed product is in two warehouses: the test tests nothing", s)
+			}
+			sql := "SELECT COUNT(*) FROM listings l JOIN stock s ON s.product_id = l.product_id" + at
+			r, err := e.run(sql)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := r.Rows()[0][0].I; got != int64(want) {
+				t.Errorf("segment cache %v, %s: %d rows, want %d", opts.SegmentCache >= 0, sql, got, want)
+			}
+			if plan := render(e.run("EXPLAIN " + sql)); !strings.Contains(plan, "HashJoin") {
+				t.Fatalf("not a hash join: %s", plan)
+			}
+		}
 	}
 }
