@@ -228,7 +228,9 @@ func (e *Engine) drop(s *query.Drop) (*query.Result, error) {
 		// Badger's DropPrefix blocks every write while it runs: a batch
 		// committing meanwhile fails ("Writes are blocked"), possibly after
 		// its meta commit, between the two steps of the intent protocol.
-		// Run it under the writer lock, like every other write.
+		// Run it under the writer lock, like every other write (the store
+		// first waits for the versions of batches committed before, which
+		// a pipeline writes after letting go of the lock).
 		e.ckMu.Lock()
 		e.wmu.Lock()
 		err := ErrClosed

@@ -493,3 +493,33 @@ func TestLargestRowInMemoryCheckpoints(t *testing.T) {
 		t.Fatalf("checkpoint of the largest row: %v", err)
 	}
 }
+
+// DropTable (Badger's DropPrefix, which refuses every write while it runs)
+// waits for the versions of a batch committed before it: written during
+// the drop, they would fail and stop the store.
+func TestDropTableWaitsForVersionsInFlight(t *testing.T) {
+	st, err := Open(t.TempDir(), Options{})
+	must(t, err)
+	defer st.Close()
+	tb := testTable()
+	release := make(chan struct{})
+	st.SetWriteHook(func(int) { <-release })
+	b := st.NewBatch()
+	must(t, b.Put(tb, row("P1", 10), 100))
+	f, err := st.CommitAsync(b, MetaWrite{Puts: map[string][]byte{"state": []byte("1")}}, 0)
+	must(t, err)
+	dropped := make(chan error, 1)
+	go func() { dropped <- st.DropTable(tb.ID + 1) }()
+	select {
+	case err := <-dropped:
+		close(release)
+		t.Fatalf("DropTable returned (%v) while a batch's versions were on their way", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(release)
+	must(t, <-dropped)
+	must(t, f.Wait())
+	if r := get(t, st, tb, "P1", 200); r == nil {
+		t.Fatal("P1 lost")
+	}
+}

@@ -603,7 +603,15 @@ func (s *Store) loadMetaSeq() error {
 
 // DropTable removes every version of table id. It is used by DROP TABLE
 // after the catalog no longer names the table.
+//
+// Badger's DropPrefix refuses every write while it runs, so DropTable
+// first waits for the versions of every committed batch: written meanwhile,
+// they would fail and stop the store. The caller keeps new batches from
+// committing until it returns (the engine holds its writer lock).
 func (s *Store) DropTable(id uint32) error {
+	if err := s.Drain(); err != nil {
+		return err
+	}
 	if err := s.dropCheckpoints(id); err != nil {
 		return err
 	}
