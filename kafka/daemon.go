@@ -217,7 +217,7 @@ func (s *session) applyLoop() (err error) {
 	p := s.d.e.NewPipeline(s.ctx)
 	defer func() {
 		// the batch in flight is reported even when a later one failed
-		if ferr := s.report(p.Close()); err == nil {
+		if ferr := s.finish(p); err == nil {
 			err = ferr
 		}
 	}()
@@ -227,7 +227,7 @@ func (s *session) applyLoop() (err error) {
 		case m := <-s.msgs:
 			batch = append(batch, m)
 		default:
-			if err := s.report(p.Close()); err != nil {
+			if err := s.finish(p); err != nil {
 				return err
 			}
 			select {
@@ -274,14 +274,20 @@ type applied struct {
 }
 
 // report records a durable batch's offsets and counts (res nil: none).
-func (s *session) report(res *engine.BatchResult, err error) error {
-	if err != nil {
-		return fmt.Errorf("kafka: apply: %w", err)
-	}
+func (s *session) report(res *engine.BatchResult) {
 	if res != nil {
 		a := res.Tag.(applied)
 		s.d.noteApplied(a.pos, a.msgs, res.Counts)
 	}
+}
+
+// finish waits for the batch in flight in p and reports it.
+func (s *session) finish(p *engine.Pipeline) error {
+	res, err := p.Close()
+	if err != nil {
+		return fmt.Errorf("kafka: apply: %w", err)
+	}
+	s.report(res)
 	return nil
 }
 
@@ -338,9 +344,7 @@ func (s *session) apply(p *engine.Pipeline, msgs []kafkago.Message) error {
 		}
 	}
 	res, err := p.Add(recs, applied{positions, len(msgs)}, positions...)
-	if rerr := s.report(res, nil); rerr != nil {
-		return rerr
-	}
+	s.report(res) // the batch before, durable now
 	if err != nil {
 		return fmt.Errorf("kafka: apply %d messages: %w", len(msgs), err)
 	}
