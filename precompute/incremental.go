@@ -777,15 +777,15 @@ func (m *Maintainer) recomputeRoots(ctx context.Context, prev, b int64, sb *mvcc
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			batch, changed, now, err := m.recomputeChunk(ctx, prev, b, sb, chunk, vs)
+			batch, changed, x, err := m.recomputeChunk(ctx, prev, b, sb, chunk, vs)
 			<-sem
 			if err == nil && changed > 0 {
 				err = batch.Flush()
 			}
 			if err == nil {
 				// The chunk's roots are its own: the other chunks read
-				// and move the directory entries of theirs meanwhile.
-				m.inc.dir.replace(m.View.ID, chunk, now)
+				// and change the directory entries of theirs meanwhile.
+				m.inc.dir.apply(x)
 			}
 			mu.Lock()
 			defer mu.Unlock()
@@ -793,7 +793,7 @@ func (m *Maintainer) recomputeRoots(ctx context.Context, prev, b int64, sb *mvcc
 				errs = append(errs, err)
 				return
 			}
-			st.Recomputed += len(now)
+			st.Recomputed += x.rows
 			st.Changed += changed
 		}()
 	}
@@ -803,8 +803,9 @@ func (m *Maintainer) recomputeRoots(ctx context.Context, prev, b int64, sb *mvcc
 
 // recomputeChunk recomputes the view rows of roots at b and returns the
 // batch of their differences with the stored rows at prev (from the
-// directory; not flushed), its number of versions and the recomputed rows.
-func (m *Maintainer) recomputeChunk(ctx context.Context, prev, b int64, sb *mvcc.Snapshot, roots *rowSet, vs map[uint32]*versions) (*mvcc.Batch, int, []dirRow, error) {
+// directory; not flushed), its number of versions and the directory's
+// changes.
+func (m *Maintainer) recomputeChunk(ctx context.Context, prev, b int64, sb *mvcc.Snapshot, roots *rowSet, vs map[uint32]*versions) (*mvcc.Batch, int, *dirDiff, error) {
 	only, err := m.restrict(sb, roots, vs)
 	if err != nil {
 		return nil, 0, nil, err
@@ -817,26 +818,16 @@ func (m *Maintainer) recomputeChunk(ctx context.Context, prev, b int64, sb *mvcc
 }
 
 // diffDir is diff with the stored rows of roots taken from the directory:
-// it returns the batch, its number of versions and the directory rows of
-// now.
-func (m *Maintainer) diffDir(b int64, now viewRows, roots *rowSet, d *viewDir) (*mvcc.Batch, int, []dirRow, error) {
+// it returns the batch, its number of versions and the directory's
+// changes.
+func (m *Maintainer) diffDir(b int64, now viewRows, roots *rowSet, d *viewDir) (*mvcc.Batch, int, *dirDiff, error) {
 	t := m.table()
-	old := map[string]digest{}
-	var kb []byte
-	d.mu.RLock()
-	for _, r := range roots.rows {
-		kb = mvcc.EncodeKey(kb[:0], m.View.ID, r.key)
-		d.each(kb, func(key []byte, dg digest) { old[string(key)] = dg })
-	}
-	d.mu.RUnlock()
+	x := d.diff(len(roots.rows), func(i int, buf []byte) []byte { return mvcc.EncodeKey(buf, m.View.ID, roots.rows[i].key) })
 	batch := m.Store.NewBatch()
-	rows := make([]dirRow, 0, len(now))
 	n := 0
 	var scratch []byte
 	for k, r := range now {
-		dr := m.dirRowOf(d, k, r, &scratch)
-		rows = append(rows, dr)
-		if dg, ok := old[k]; ok && dg == dr.d {
+		if !x.row(m.dirRowOf(d, k, r, &scratch)) {
 			continue
 		}
 		if err := batch.Put(t, r, b); err != nil {
@@ -849,21 +840,19 @@ func (m *Maintainer) diffDir(b int64, now viewRows, roots *rowSet, d *viewDir) (
 	for i, c := range m.View.PK {
 		kinds[i] = t.Columns[c].Type
 	}
-	for k := range old {
-		if _, ok := now[k]; ok {
-			continue
-		}
+	err := x.removed(func(k string) error {
 		_, key, err := mvcc.DecodeKey([]byte(k), kinds)
 		if err == nil {
 			err = batch.Delete(t, key, b)
 		}
-		if err != nil {
-			batch.Cancel()
-			return nil, 0, nil, err
-		}
 		n++
+		return err
+	})
+	if err != nil {
+		batch.Cancel()
+		return nil, 0, nil, err
 	}
-	return batch, n, rows, nil
+	return batch, n, x, nil
 }
 
 func (m *Maintainer) recomputeGroups(ctx context.Context, prev, b int64, sb *mvcc.Snapshot, roots *rowSet, vs map[uint32]*versions, st *Stat) error {

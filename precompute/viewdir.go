@@ -28,8 +28,8 @@ import (
 // the same digest (probability 2^-128 per comparison, with seeds chosen
 // per process) would leave the older row in place.
 type viewDir struct {
-	// mu lets the chunks of an epoch, whose roots are disjoint, read and
-	// replace their roots' rows side by side.
+	// mu lets the chunks of an epoch, whose roots are disjoint, compare
+	// their roots' rows side by side and apply the differences in turn.
 	mu     sync.RWMutex
 	s1, s2 maphash.Seed
 	mask   uint64           // of root hashes: all ones (tests make them collide)
@@ -70,9 +70,9 @@ func (d *viewDir) digestOf(enc []byte) digest {
 
 func (d *viewDir) key(e *dirEnt) []byte { return d.arena[e.off : e.off+e.klen] }
 
-// each calls fn with the key and digest of every row of the root whose
-// encoded key (as a view-key prefix) is root.
-func (d *viewDir) each(root []byte, fn func(key []byte, dg digest)) {
+// each calls fn with the entry, key and digest of every row of the root
+// whose encoded key (as a view-key prefix) is root.
+func (d *viewDir) each(root []byte, fn func(i int32, key []byte, dg digest)) {
 	i, ok := d.byRoot[d.rootHash(root)]
 	if !ok {
 		return
@@ -83,7 +83,7 @@ func (d *viewDir) each(root []byte, fn func(key []byte, dg digest)) {
 		// root's rows start with its prefix; other roots on the chain
 		// share its hash only.
 		if k := d.key(e); bytes.HasPrefix(k, root) {
-			fn(k, e.d)
+			fn(i, k, e.d)
 		}
 	}
 }
@@ -108,43 +108,26 @@ func (d *viewDir) add(r dirRow) {
 	d.n++
 }
 
-// removeRoot removes every row of root.
-func (d *viewDir) removeRoot(root []byte) {
-	h := d.rootHash(root)
-	i, ok := d.byRoot[h]
-	if !ok {
-		return
-	}
-	head, prev := int32(noEnt), int32(noEnt)
-	for i != noEnt {
-		e := &d.ents[i]
-		next := e.next
-		if !bytes.HasPrefix(d.key(e), root) {
-			if prev == noEnt {
-				head = i
-			} else {
-				d.ents[prev].next = i
-			}
-			prev = i
+// remove removes entry i, on the chain of root hash h.
+func (d *viewDir) remove(h uint64, i int32) {
+	e := &d.ents[i]
+	if head := d.byRoot[h]; head == i {
+		if e.next == noEnt {
+			delete(d.byRoot, h)
 		} else {
-			d.dead += int(e.klen)
-			*e = dirEnt{next: d.free, off: freeOff}
-			d.free = i
-			d.n--
+			d.byRoot[h] = e.next
 		}
-		i = next
-	}
-	if prev != noEnt {
-		d.ents[prev].next = noEnt
-	}
-	if head == noEnt {
-		delete(d.byRoot, h)
 	} else {
-		d.byRoot[h] = head
+		p := head
+		for d.ents[p].next != i {
+			p = d.ents[p].next
+		}
+		d.ents[p].next = e.next
 	}
-	if d.dead > compactMin && d.dead > len(d.arena)/2 {
-		d.compact()
-	}
+	d.dead += int(e.klen)
+	*e = dirEnt{next: d.free, off: freeOff}
+	d.free = i
+	d.n--
 }
 
 // compact drops the bytes of removed entries from the arena.
@@ -153,17 +136,93 @@ func (d *viewDir) compact() { d.arena, d.dead = compactArena(d.arena, d.dead, d.
 func (e *dirEnt) span() (off, n uint32) { return e.off, e.klen }
 func (e *dirEnt) moveTo(off uint32)     { e.off = off }
 
-// replace makes rows the rows of roots (view id) after a write.
-func (d *viewDir) replace(id uint32, roots *rowSet, rows []dirRow) {
+// dirDiff compares the rows the directory holds for some roots with their
+// recomputed rows, and records what the directory must change to hold the
+// recomputed ones. A recomputed row whose key the directory holds (the
+// common case: a root's rows keep their keys) changes the digest of its
+// entry in place; only rows that appear or vanish touch the chains.
+type dirDiff struct {
+	old  map[string]oldDirRow // rows of the roots not matched yet
+	set  []dirSet             // entries whose digest changes
+	adds []dirRow             // rows to add
+	gone []oldDirRow          // entries to remove
+	rows int                  // recomputed rows matched
+}
+
+type oldDirRow struct {
+	h uint64 // root hash: the chain the entry is on
+	i int32
+	d digest
+}
+
+type dirSet struct {
+	i int32
+	d digest
+}
+
+// diff starts a comparison of the rows of n roots, root(i, buf) returning
+// the encoded key of the i-th (it may append to buf and return it). The
+// entries of those roots are the caller's until it applies the diff: the
+// roots an epoch recomputes side by side are disjoint.
+func (d *viewDir) diff(n int, root func(i int, buf []byte) []byte) *dirDiff {
+	x := &dirDiff{old: make(map[string]oldDirRow, n)}
+	var kb []byte
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	for i := 0; i < n; i++ {
+		kb = root(i, kb[:0])
+		h := d.rootHash(kb)
+		d.each(kb, func(i int32, key []byte, dg digest) { x.old[string(key)] = oldDirRow{h: h, i: i, d: dg} })
+	}
+	return x
+}
+
+// row matches a recomputed row and reports whether it differs from the
+// stored one (or is new): whether it must be written.
+func (x *dirDiff) row(r dirRow) bool {
+	x.rows++
+	o, ok := x.old[r.key]
+	if !ok {
+		x.adds = append(x.adds, r)
+		return true
+	}
+	delete(x.old, r.key)
+	if o.d == r.d {
+		return false
+	}
+	x.set = append(x.set, dirSet{o.i, r.d})
+	return true
+}
+
+// removed calls fn with the encoded key of every stored row of the roots
+// that no recomputed row matched: the rows to delete. Call it once, after
+// the last row.
+func (x *dirDiff) removed(fn func(key string) error) error {
+	for k, o := range x.old {
+		if err := fn(k); err != nil {
+			return err
+		}
+		x.gone = append(x.gone, o)
+	}
+	x.old = nil
+	return nil
+}
+
+// apply makes the directory hold the recomputed rows of x's roots.
+func (d *viewDir) apply(x *dirDiff) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	var kb []byte
-	for _, r := range roots.rows {
-		kb = mvcc.EncodeKey(kb[:0], id, r.key)
-		d.removeRoot(kb)
+	for _, s := range x.set {
+		d.ents[s.i].d = s.d
 	}
-	for _, r := range rows {
+	for _, o := range x.gone {
+		d.remove(o.h, o.i)
+	}
+	for _, r := range x.adds {
 		d.add(r)
+	}
+	if d.dead > compactMin && d.dead > len(d.arena)/2 {
+		d.compact()
 	}
 }
 

@@ -4,12 +4,13 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
 // TestViewDirMatchesModel replaces the rows of random roots in a directory
-// and in a map and compares every root's rows and digests after each
-// step: with the real hash, with root hashes that mostly collide, and with
+// (through a diff, which must name the rows to write and to delete) and in
+// a map, and compares every root's rows and digests after each step: with the real hash, with root hashes that mostly collide, and with
 // one chain for every root and compaction after almost every removal.
 func TestViewDirMatchesModel(t *testing.T) {
 	for _, tc := range []struct {
@@ -33,8 +34,8 @@ func TestViewDirMatchesModel(t *testing.T) {
 			rng := rand.New(rand.NewPCG(3, 4))
 			for step := 0; step < 3000; step++ {
 				r := root(rng.IntN(25))
-				d.removeRoot([]byte(r))
 				rows := map[string]digest{}
+				x := d.diff(1, func(_ int, buf []byte) []byte { return append(buf, r...) })
 				for j := rng.IntN(4); j > 0; j-- {
 					k := fmt.Sprintf("%s%d", r, rng.IntN(5))
 					if _, ok := rows[k]; ok {
@@ -42,14 +43,31 @@ func TestViewDirMatchesModel(t *testing.T) {
 					}
 					dg := d.digestOf([]byte(fmt.Sprint(rng.IntN(3))))
 					rows[k] = dg
-					d.add(dirRow{root: r, key: k, d: dg})
+					old, had := model[r][k]
+					if got, want := x.row(dirRow{root: r, key: k, d: dg}), !had || old != dg; got != want {
+						t.Fatalf("step %d: row %s (stored %v, %v) must be written: %v, want %v", step, k, had, old, got, want)
+					}
 				}
+				var removed []string
+				x.removed(func(k string) error { removed = append(removed, k); return nil })
+				var vanished []string
+				for k := range model[r] {
+					if _, ok := rows[k]; !ok {
+						vanished = append(vanished, k)
+					}
+				}
+				slices.Sort(removed)
+				slices.Sort(vanished)
+				if !slices.Equal(removed, vanished) {
+					t.Fatalf("step %d: removed %v, want %v", step, removed, vanished)
+				}
+				d.apply(x)
 				model[r] = rows
 				n := 0
 				for i := 0; i < 25; i++ {
 					r := root(i)
 					got := map[string]digest{}
-					d.each([]byte(r), func(k []byte, dg digest) {
+					d.each([]byte(r), func(_ int32, k []byte, dg digest) {
 						if _, dup := got[string(k)]; dup {
 							t.Fatalf("step %d: %s listed twice", step, k)
 						}
