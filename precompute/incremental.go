@@ -213,6 +213,16 @@ func (m *Maintainer) needRows(rel int) bool {
 	return !inKey(r.Table, parent(r).Col)
 }
 
+// tableIndex returns an index on table id, or nil.
+func (m *Maintainer) tableIndex(id uint32) *index {
+	for l, ix := range m.inc.indexes {
+		if m.Def.Rels[l.Rel].Table.ID == id {
+			return ix
+		}
+	}
+	return nil
+}
+
 func (m *Maintainer) relOf(id uint32) int {
 	for i, r := range m.Def.Rels {
 		if r.Table.ID == id {
@@ -245,6 +255,12 @@ func (m *Maintainer) readVersions(prev int64, ep *Epoch) (map[uint32]*versions, 
 			newTS          int64
 			hasOld, hasNew bool
 		}
+		// An index on the table holds its rows at prev: the old rows
+		// come from memory.
+		ix := m.tableIndex(id)
+		if m.inc.built != prev {
+			ix = nil
+		}
 		parts, err := parallel(len(encs), func(lo, hi int, out *[]read) error {
 			so, sb := m.Store.At(prev), m.Store.At(ep.B)
 			defer so.Close()
@@ -252,7 +268,12 @@ func (m *Maintainer) readVersions(prev int64, ep *Epoch) (map[uint32]*versions, 
 			for _, enc := range encs[lo:hi] {
 				key, rd := ks.keys[enc], read{enc: enc}
 				var err error
-				if rd.old, _, rd.hasOld, err = so.Get(ks.t, key, nil); err != nil {
+				if ix != nil {
+					rd.old, _, rd.hasOld, err = ix.get([]byte(enc))
+				} else {
+					rd.old, _, rd.hasOld, err = so.Get(ks.t, key, nil)
+				}
+				if err != nil {
 					return err
 				}
 				if l := ks.at[enc]; l.ok {

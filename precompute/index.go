@@ -14,8 +14,10 @@ import (
 // them (key, encoded row and the commit time of its version), as of the
 // last boundary processed: an in-memory arrangement of the table by that
 // column, so that an epoch reads the rows it joins at the boundary from
-// memory instead of by one Badger lookup each. It lives in memory and is
-// rebuilt from the table when a maintainer starts.
+// memory instead of by one Badger lookup each. It holds every row of the
+// table, those whose value is NULL too (they are found by key, never by
+// value), so it also answers what a key's row was at the boundary. It
+// lives in memory and is rebuilt from the table when a maintainer starts.
 //
 // It holds one entry per row of a table of perhaps millions, for as long
 // as the view lives, so it is laid out for the garbage collector: the
@@ -28,22 +30,23 @@ type index struct {
 	col   int
 	kinds []types.Type // of t's key columns, to decode keys
 
-	hash   func([]byte) uint64 // maphash with a seed of the index's own; tests weaken it
-	byVal  map[uint64]int32    // hash of a value -> first entry (chained by vnext)
-	byPair map[uint64]int32    // hash of (value, key) -> an entry (chained by pnext)
-	ents   []ixEnt
-	free   int32  // first unused entry (chained by vnext), or -1
-	arena  []byte // for each entry: its encoded value, key and row
-	dead   int    // arena bytes of removed entries
-	n      int    // entries in use
+	hash  func([]byte) uint64 // maphash with a seed of the index's own; tests weaken it
+	byVal map[uint64]int32    // hash of a value -> first entry (chained by vnext)
+	byKey map[uint64]int32    // hash of a key -> an entry (chained by knext)
+	ents  []ixEnt
+	free  int32  // first unused entry (chained by vnext), or -1
+	arena []byte // for each entry: its encoded value (none for NULL), key and row
+	dead  int    // arena bytes of removed entries
+	n     int    // entries in use
 
 	vb, kb, rb []byte // scratch encodings
 }
 
-// ixEnt is one row of an index.
+// ixEnt is one row of an index. An entry with vlen 0 has a NULL value and
+// is on no value chain.
 type ixEnt struct {
 	vprev, vnext     int32 // entries whose value has the same hash
-	pnext            int32 // entries whose (value, key) has the same hash
+	knext            int32 // entries whose key has the same hash
 	off              uint32
 	vlen, klen, rlen uint32
 	ts               int64 // commit time of the row's version
@@ -65,7 +68,7 @@ func newIndex(t *catalog.Table, col int) *index {
 	}
 	seed := maphash.MakeSeed()
 	return &index{t: t, col: col, kinds: kinds, hash: func(b []byte) uint64 { return maphash.Bytes(seed, b) },
-		byVal: map[uint64]int32{}, byPair: map[uint64]int32{}, free: noEnt}
+		byVal: map[uint64]int32{}, byKey: map[uint64]int32{}, free: noEnt}
 }
 
 func (ix *index) value(e *ixEnt) []byte { return ix.arena[e.off : e.off+e.vlen] }
@@ -77,30 +80,28 @@ func (ix *index) row(e *ixEnt) []byte {
 	return ix.arena[o : o+e.rlen]
 }
 
-// encode sets ix.vb and ix.kb to row's encoded value and key and returns
-// their hashes; ok is false for a NULL value (never indexed).
-func (ix *index) encode(row []types.Value) (vh, ph uint64, ok bool) {
-	v := row[ix.col]
-	if v.IsNull() {
-		return 0, 0, false
-	}
-	ix.vb = mvcc.EncodeKey(ix.vb[:0], 0, []types.Value{v})
+// encode sets ix.kb to row's encoded key and ix.vb to its encoded value
+// (empty for NULL) and returns the hashes of both (vh is 0 for NULL).
+func (ix *index) encode(row []types.Value) (vh, kh uint64) {
 	ix.kb = mvcc.EncodeKey(ix.kb[:0], ix.t.ID, keyOf(row, ix.t.PK))
-	vh = ix.hash(ix.vb)
-	return vh, vh*0x9e3779b97f4a7c15 ^ ix.hash(ix.kb), true
+	ix.vb = ix.vb[:0]
+	if v := row[ix.col]; !v.IsNull() {
+		ix.vb = mvcc.EncodeKey(ix.vb, 0, []types.Value{v})
+		vh = ix.hash(ix.vb)
+	}
+	return vh, ix.hash(ix.kb)
 }
 
-// lookup returns the entry holding ix.vb and ix.kb, and the entry before
-// it on its pair chain (noEnt: it heads the chain).
-func (ix *index) lookup(ph uint64) (at, before int32) {
-	i, ok := ix.byPair[ph]
+// lookup returns the entry of encoded key kb, whose hash is kh, and the
+// entry before it on its key chain (noEnt: it heads the chain).
+func (ix *index) lookup(kb []byte, kh uint64) (at, before int32) {
+	i, ok := ix.byKey[kh]
 	if !ok {
 		return noEnt, noEnt
 	}
 	before = noEnt
-	for ; i != noEnt; before, i = i, ix.ents[i].pnext {
-		e := &ix.ents[i]
-		if bytes.Equal(ix.value(e), ix.vb) && bytes.Equal(ix.key(e), ix.kb) {
+	for ; i != noEnt; before, i = i, ix.ents[i].knext {
+		if bytes.Equal(ix.key(&ix.ents[i]), kb) {
 			return i, before
 		}
 	}
@@ -108,26 +109,28 @@ func (ix *index) lookup(ph uint64) (at, before int32) {
 }
 
 // add records row (a version committed at ts), replacing the row with
-// the same key and value if there is one.
+// the same key if there is one.
 func (ix *index) add(row []types.Value, ts int64) {
-	vh, ph, ok := ix.encode(row)
-	if !ok {
-		return
-	}
+	vh, kh := ix.encode(row)
 	ix.rb = mvcc.EncodeRow(ix.rb[:0], ix.t.Columns, row)
-	if at, _ := ix.lookup(ph); at != noEnt {
-		// A new version of a row held: its chains stay, its row moves.
+	if at, before := ix.lookup(ix.kb, kh); at != noEnt {
 		e := &ix.ents[at]
-		e.ts = ts
-		if int(e.rlen) == len(ix.rb) {
-			copy(ix.row(e), ix.rb)
+		if !bytes.Equal(ix.value(e), ix.vb) {
+			ix.unlink(at, before, kh) // the row moves to another value
+		} else {
+			// A new version with the same value: its chains stay, its
+			// row moves.
+			e.ts = ts
+			if int(e.rlen) == len(ix.rb) {
+				copy(ix.row(e), ix.rb)
+				return
+			}
+			ix.dead += int(e.vlen + e.klen + e.rlen)
+			e.off, e.rlen = uint32(len(ix.arena)), uint32(len(ix.rb))
+			ix.arena = append(append(append(ix.arena, ix.vb...), ix.kb...), ix.rb...)
+			ix.maybeCompact()
 			return
 		}
-		ix.dead += int(e.vlen + e.klen + e.rlen)
-		e.off, e.rlen = uint32(len(ix.arena)), uint32(len(ix.rb))
-		ix.arena = append(append(append(ix.arena, ix.vb...), ix.kb...), ix.rb...)
-		ix.maybeCompact()
-		return
 	}
 	i := ix.free
 	if i == noEnt {
@@ -137,55 +140,73 @@ func (ix *index) add(row []types.Value, ts int64) {
 		ix.free = ix.ents[i].vnext
 	}
 	e := &ix.ents[i]
-	*e = ixEnt{vprev: noEnt, vnext: noEnt, pnext: noEnt, off: uint32(len(ix.arena)),
+	*e = ixEnt{vprev: noEnt, vnext: noEnt, knext: noEnt, off: uint32(len(ix.arena)),
 		vlen: uint32(len(ix.vb)), klen: uint32(len(ix.kb)), rlen: uint32(len(ix.rb)), ts: ts}
 	ix.arena = append(append(append(ix.arena, ix.vb...), ix.kb...), ix.rb...)
-	if h, ok := ix.byVal[vh]; ok {
-		e.vnext = h
-		ix.ents[h].vprev = i
+	if e.vlen > 0 {
+		if h, ok := ix.byVal[vh]; ok {
+			e.vnext = h
+			ix.ents[h].vprev = i
+		}
+		ix.byVal[vh] = i
 	}
-	ix.byVal[vh] = i
-	if h, ok := ix.byPair[ph]; ok {
-		e.pnext = h
+	if h, ok := ix.byKey[kh]; ok {
+		e.knext = h
 	}
-	ix.byPair[ph] = i
+	ix.byKey[kh] = i
 	ix.n++
+	ix.maybeCompact()
 }
 
+// remove removes the row with row's key, if held.
 func (ix *index) remove(row []types.Value) {
-	vh, ph, ok := ix.encode(row)
-	if !ok {
-		return
+	_, kh := ix.encode(row)
+	if i, before := ix.lookup(ix.kb, kh); i != noEnt {
+		ix.unlink(i, before, kh)
+		ix.maybeCompact()
 	}
-	i, before := ix.lookup(ph)
-	if i == noEnt {
-		return
-	}
+}
+
+// unlink removes entry i, after before on the chain of key hash kh.
+func (ix *index) unlink(i, before int32, kh uint64) {
 	e := &ix.ents[i]
 	switch {
 	case before != noEnt:
-		ix.ents[before].pnext = e.pnext
-	case e.pnext != noEnt:
-		ix.byPair[ph] = e.pnext
+		ix.ents[before].knext = e.knext
+	case e.knext != noEnt:
+		ix.byKey[kh] = e.knext
 	default:
-		delete(ix.byPair, ph)
+		delete(ix.byKey, kh)
 	}
-	switch {
-	case e.vprev != noEnt:
-		ix.ents[e.vprev].vnext = e.vnext
-	case e.vnext != noEnt:
-		ix.byVal[vh] = e.vnext
-	default:
-		delete(ix.byVal, vh)
-	}
-	if e.vnext != noEnt {
-		ix.ents[e.vnext].vprev = e.vprev
+	if e.vlen > 0 {
+		switch {
+		case e.vprev != noEnt:
+			ix.ents[e.vprev].vnext = e.vnext
+		case e.vnext != noEnt:
+			ix.byVal[ix.hash(ix.value(e))] = e.vnext
+		default:
+			delete(ix.byVal, ix.hash(ix.value(e)))
+		}
+		if e.vnext != noEnt {
+			ix.ents[e.vnext].vprev = e.vprev
+		}
 	}
 	ix.dead += int(e.vlen + e.klen + e.rlen)
 	*e = ixEnt{vnext: ix.free, off: freeOff}
 	ix.free = i
 	ix.n--
-	ix.maybeCompact()
+}
+
+// get returns the row held for the encoded key kb and the commit time of
+// its version; ok is false when the table had no row with that key.
+func (ix *index) get(kb []byte) (row []types.Value, ts int64, ok bool, err error) {
+	i, _ := ix.lookup(kb, ix.hash(kb))
+	if i == noEnt {
+		return nil, 0, false, nil
+	}
+	e := &ix.ents[i]
+	row, err = mvcc.DecodeRow(nil, ix.t.Columns, ix.row(e))
+	return row, e.ts, err == nil, err
 }
 
 func (ix *index) maybeCompact() {

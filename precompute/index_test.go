@@ -8,14 +8,16 @@ import (
 	"testing"
 
 	"ttq/catalog"
+	"ttq/mvcc"
 	"ttq/types"
 )
 
-// TestIndexMatchesModel applies random adds (new rows and new versions of
-// rows already held) and removes to an index and to a map, and compares
-// every value's keys, rows and commit times after each step: with the real
-// hash, and with hashes weak enough that most values and pairs collide,
-// and with compaction after almost every remove.
+// TestIndexMatchesModel applies random adds (new rows, new versions of
+// rows held, rows moving to another value or to NULL) and removes to an
+// index and to a map, and compares every value's keys, rows and commit
+// times, and every key's row, after each step: with the real hash, and
+// with hashes weak enough that most values and keys collide, and with
+// compaction after almost every remove.
 func TestIndexMatchesModel(t *testing.T) {
 	tbl := &catalog.Table{ID: 7, Columns: []catalog.Column{
 		{Name: "k1", Type: types.BigInt}, {Name: "k2", Type: types.Varchar}, {Name: "v", Type: types.BigInt}, {Name: "p", Type: types.Varchar},
@@ -36,7 +38,11 @@ func TestIndexMatchesModel(t *testing.T) {
 			if tc.hash != nil {
 				ix.hash = tc.hash
 			}
-			model := map[int64]map[string]string{} // value -> key -> "payload@ts"
+			type held struct {
+				row []types.Value
+				ts  int64
+			}
+			model := map[string]held{} // key -> row
 			rng := rand.New(rand.NewPCG(1, 2))
 			row := func() []types.Value {
 				r := []types.Value{types.Int(rng.Int64N(40)), types.String(fmt.Sprint("k", rng.IntN(3))), types.Int(rng.Int64N(6)),
@@ -49,21 +55,27 @@ func TestIndexMatchesModel(t *testing.T) {
 			for step := 0; step < 3000; step++ {
 				r := row()
 				key := fmt.Sprint(r[0], "/", r[1])
-				if rng.IntN(2) == 0 {
+				if rng.IntN(3) > 0 {
 					ix.add(r, int64(step))
-					if !r[2].IsNull() {
-						if model[r[2].I] == nil {
-							model[r[2].I] = map[string]string{}
-						}
-						model[r[2].I][key] = fmt.Sprint(r[3].S, "@", step)
-					}
+					model[key] = held{r, int64(step)}
 				} else {
 					ix.remove(r)
-					if !r[2].IsNull() {
-						delete(model[r[2].I], key)
+					delete(model, key)
+				}
+				// Every key: held with its last row, or not held.
+				for k1 := int64(0); k1 < 40; k1++ {
+					for k2 := 0; k2 < 3; k2++ {
+						kv := []types.Value{types.Int(k1), types.String(fmt.Sprint("k", k2))}
+						got, ts, ok, err := ix.get(mvcc.EncodeKey(nil, tbl.ID, kv))
+						if err != nil {
+							t.Fatal(err)
+						}
+						want, had := model[fmt.Sprint(kv[0], "/", kv[1])]
+						if ok != had || ok && (fmt.Sprint(got) != fmt.Sprint(want.row) || ts != want.ts) {
+							t.Fatalf("step %d: key %v: get %v@%d %v, want %v@%d %v", step, kv, got, ts, ok, want.row, want.ts, had)
+						}
 					}
 				}
-				n := 0
 				for v := int64(0); v < 6; v++ {
 					var got, want []string
 					var keys []string
@@ -83,22 +95,29 @@ func TestIndexMatchesModel(t *testing.T) {
 					if len(keys) != len(got) {
 						t.Fatalf("step %d: value %d: keys %v, rows %v", step, v, keys, got)
 					}
-					for k, p := range model[v] {
-						want = append(want, k+"="+p)
+					for k, h := range model {
+						if !h.row[2].IsNull() && h.row[2].I == v {
+							want = append(want, fmt.Sprint(k, "=", h.row[3].S, "@", h.ts))
+						}
 					}
 					slices.Sort(got)
 					slices.Sort(want)
 					if !slices.Equal(got, want) {
 						t.Fatalf("step %d: value %d: index has %v, want %v", step, v, got, want)
 					}
-					n += len(want)
 				}
-				if ix.len() != n {
-					t.Fatalf("step %d: len %d, want %d", step, ix.len(), n)
+				if ix.len() != len(model) {
+					t.Fatalf("step %d: len %d, want %d", step, ix.len(), len(model))
 				}
 			}
-			if tc.compact < 100 && len(ix.arena) > 64*ix.len() {
-				t.Errorf("arena %d bytes for %d entries: not compacted", len(ix.arena), ix.len())
+			live := 0
+			for i := range ix.ents {
+				if off, n := ix.ents[i].span(); off != freeOff {
+					live += int(n)
+				}
+			}
+			if len(ix.arena)-ix.dead != live || len(ix.arena) > 2*live+compactMin {
+				t.Errorf("arena %d bytes (%d dead) for %d bytes of entries: not compacted", len(ix.arena), ix.dead, live)
 			}
 		})
 	}
