@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/xwb1989/sqlparser"
@@ -747,11 +748,17 @@ func (m *Maintainer) stepIncremental(ctx context.Context, prev int64, ep *Epoch,
 	if est := m.Store.EstimateVersions(m.Def.Rels[0].Table); est >= fullMinVersions && int64(len(roots.rows))*fullDivisor >= est {
 		return m.stepFull(ctx, prev, ep.B, st)
 	}
-	// Roots read from the store are read in key order; roots whose rows
-	// came from an index need no order.
-	if slices.ContainsFunc(roots.rows, func(r row) bool { return !r.at }) {
-		roots.sort()
+	// Roots read from the store are read in key order, after those whose
+	// rows came from an index (they need no order).
+	rs, n := roots.rows, 0
+	for i := range rs {
+		if rs[i].at {
+			rs[i], rs[n] = rs[n], rs[i]
+			n++
+		}
 	}
+	slices.SortFunc(rs[n:], func(a, b row) int { return strings.Compare(a.enc, b.enc) })
+	roots.keys = nil // stale now, and not needed
 	if !m.Def.Grouped {
 		return m.recomputeRoots(ctx, prev, ep.B, sb, roots, vs, st)
 	}
