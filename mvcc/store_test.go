@@ -3,7 +3,9 @@ package mvcc
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -521,5 +523,67 @@ func TestDropTableWaitsForVersionsInFlight(t *testing.T) {
 	must(t, f.Wait())
 	if r := get(t, st, tb, "P1", 200); r == nil {
 		t.Fatal("P1 lost")
+	}
+}
+
+// TestBatchAppend joins batches as Append's callers do, sorted or not,
+// and checks that the joined write is the writes in order: every version
+// lands, and of two writes of a key at one instant the appended one wins.
+func TestBatchAppend(t *testing.T) {
+	for _, tc := range []struct {
+		name             string
+		sortFirst, sortO bool
+	}{
+		{"neither sorted", false, false},
+		{"both sorted", true, true},
+		{"first sorted", true, false},
+		{"appended sorted", false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st, err := Open(t.TempDir(), Options{InMemory: true})
+			must(t, err)
+			defer st.Close()
+			tb := testTable()
+			a, o := st.NewBatch(), st.NewBatch()
+			// a: P0..P9 at 100 (price i), P5 at 200; o: P3 and P7 at 100
+			// again (price 1000+i), P8 deleted at 100, P10..P12 at 100.
+			for i := 9; i >= 0; i-- {
+				must(t, a.Put(tb, row(fmt.Sprintf("P%d", i), float64(i)), 100))
+			}
+			must(t, a.Put(tb, row("P5", 55), 200))
+			for _, i := range []int{12, 7, 3, 11, 10} {
+				must(t, o.Put(tb, row(fmt.Sprintf("P%d", i), float64(1000+i)), 100))
+			}
+			must(t, o.Delete(tb, []types.Value{types.String("P8")}, 100))
+			if tc.sortFirst {
+				a.Sort()
+			}
+			if tc.sortO {
+				o.Sort()
+			}
+			n := a.Len() + o.Len()
+			a.Append(o)
+			if a.Len() != n || o.Len() != 0 {
+				t.Fatalf("lengths after Append: %d and %d, want %d and 0", a.Len(), o.Len(), n)
+			}
+			if tc.sortFirst && tc.sortO && !slices.IsSortedFunc(a.ents, cmpPending) {
+				t.Errorf("two sorted batches appended are not sorted")
+			}
+			must(t, a.Flush())
+			want := map[string]float64{"P0": 0, "P1": 1, "P2": 2, "P3": 1003, "P4": 4, "P5": 5, "P6": 6, "P7": 1007, "P9": 9, "P10": 1010, "P11": 1011, "P12": 1012}
+			got := map[string]float64{}
+			it := st.At(100).Scan(tb, nil)
+			for it.Next() {
+				got[it.Row()[0].S] = it.Row()[1].F
+			}
+			must(t, it.Err())
+			it.Close()
+			if !maps.Equal(got, want) {
+				t.Errorf("at 100: %v, want %v", got, want)
+			}
+			if r, _, ok, err := st.At(200).Get(tb, []types.Value{types.String("P5")}, nil); err != nil || !ok || r[1].F != 55 {
+				t.Errorf("P5 at 200: %v %v %v", r, ok, err)
+			}
+		})
 	}
 }

@@ -21,10 +21,11 @@ import (
 // as an intent together with the bookkeeping it produced (see
 // docs/STORAGE.md), so a crash can never leave half of it.
 type Batch struct {
-	s     *Store
-	ents  []pending
-	bytes int
-	err   error
+	s      *Store
+	ents   []pending
+	bytes  int
+	err    error
+	sorted bool // ents are in write order (Sort, kept by Append)
 }
 
 // maxKey is the longest key Badger takes (its limit, 65,000 bytes, leaves
@@ -78,6 +79,7 @@ func (b *Batch) Put(t *catalog.Table, row []types.Value, ts int64) error {
 	}
 	b.ents = append(b.ents, pending{key: k, val: v, ver: Version(ts)})
 	b.bytes += len(k) + len(v) + 16
+	b.sorted = false
 	return nil
 }
 
@@ -92,7 +94,35 @@ func (b *Batch) Delete(t *catalog.Table, key []types.Value, ts int64) error {
 	}
 	b.ents = append(b.ents, pending{key: k, ver: Version(ts), del: true})
 	b.bytes += len(k) + 16
+	b.sorted = false
 	return nil
+}
+
+// Sort puts the batch's versions in the order Flush writes them in, so
+// that batches built side by side are sorted side by side before Append
+// joins them into one write.
+func (b *Batch) Sort() {
+	sortPending(b.ents)
+	b.sorted = true
+}
+
+// Append moves the versions of o after those of b, as if they had been
+// put after them: of two writes of one key at one instant, o's wins. Two
+// sorted batches make a sorted one (merged, in linear time).
+func (b *Batch) Append(o *Batch) {
+	if b.err == nil {
+		b.err = o.err
+	}
+	switch {
+	case len(b.ents) == 0:
+		b.ents, b.sorted = o.ents, o.sorted
+	case b.sorted && o.sorted:
+		b.ents = mergePending(b.ents, o.ents)
+	default:
+		b.ents, b.sorted = append(b.ents, o.ents...), false
+	}
+	b.bytes += o.bytes
+	o.ents, o.bytes, o.sorted = nil, 0, false
 }
 
 // Flush writes the batch's versions and waits until they are durable.
@@ -146,15 +176,29 @@ func (s *Store) writeVersions(ents []pending) error {
 // version first. The sort is stable: of two writes of one key at one
 // version, the later stays after the earlier.
 func sortPending(ents []pending) {
-	cmpPending := func(a, b pending) int {
-		if c := bytes.Compare(a.key, b.key); c != 0 {
-			return c
-		}
-		return cmp.Compare(b.ver, a.ver)
-	}
 	if !slices.IsSortedFunc(ents, cmpPending) {
 		slices.SortStableFunc(ents, cmpPending)
 	}
+}
+
+func cmpPending(a, b pending) int {
+	if c := bytes.Compare(a.key, b.key); c != 0 {
+		return c
+	}
+	return cmp.Compare(b.ver, a.ver)
+}
+
+// mergePending merges two sorted runs; of equal versions, a's come first.
+func mergePending(a, b []pending) []pending {
+	out := make([]pending, 0, len(a)+len(b))
+	for len(a) > 0 && len(b) > 0 {
+		if cmpPending(b[0], a[0]) < 0 {
+			out, b = append(out, b[0]), b[1:]
+		} else {
+			out, a = append(out, a[0]), a[1:]
+		}
+	}
+	return append(append(out, a...), b...)
 }
 
 // deleteMeta marks a loaded entry as a delete: Badger's bitDelete, the meta

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/xwb1989/sqlparser"
 
@@ -625,9 +626,11 @@ func addAll(s *rowSet, parts [][]found) {
 // minParallel is the smallest number of reads split among the cores.
 const minParallel = 1024
 
-// parallel runs fn over [0, n) in up to GOMAXPROCS chunks, each on its own
-// goroutine with its own output, and returns the outputs in chunk order.
-// Small inputs run on the caller's goroutine.
+// parallel runs fn over [0, n) in pieces, on up to GOMAXPROCS goroutines
+// that take the next piece as they finish one (the cost of an item varies:
+// a changed root is one map entry, a changed joined row may reach many
+// roots), each piece with its own output, and returns the outputs in piece
+// order. Small inputs run on the caller's goroutine.
 func parallel[T any](n int, fn func(lo, hi int, out *[]T) error) ([][]T, error) {
 	w := runtime.GOMAXPROCS(0)
 	if n < minParallel || w < 2 {
@@ -635,24 +638,32 @@ func parallel[T any](n int, fn func(lo, hi int, out *[]T) error) ([][]T, error) 
 		err := fn(0, n, &out)
 		return [][]T{out}, err
 	}
-	chunk := (n + w - 1) / w
-	outs := make([][]T, w)
-	errs := make([]error, w)
-	var wg sync.WaitGroup
-	for c := 0; c < w; c++ {
-		lo, hi := c*chunk, min((c+1)*chunk, n)
-		if lo >= hi {
-			break
-		}
+	pieces := min(piecesPerCore*w, n/(minParallel/piecesPerCore))
+	size := (n + pieces - 1) / pieces
+	pieces = (n + size - 1) / size
+	outs := make([][]T, pieces)
+	errs := make([]error, pieces)
+	var (
+		next atomic.Int32
+		wg   sync.WaitGroup
+	)
+	for range w {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[c] = fn(lo, hi, &outs[c])
+			for p := int(next.Add(1)) - 1; p < pieces; p = int(next.Add(1)) - 1 {
+				if errs[p] = fn(p*size, min((p+1)*size, n), &outs[p]); errs[p] != nil {
+					return
+				}
+			}
 		}()
 	}
 	wg.Wait()
 	return outs, errors.Join(errs...)
 }
+
+// piecesPerCore is how many pieces parallel cuts an input into per core.
+const piecesPerCore = 4
 
 // runAll runs jobs, up to GOMAXPROCS at a time, and returns their errors.
 func runAll(jobs []func() error) error {
@@ -778,7 +789,7 @@ const (
 
 // rootChunk bounds how many roots are recomputed together: the view rows
 // of different roots are independent, so the roots are processed in
-// chunks, one per core at a time, and each chunk's write overlaps the
+// chunks, one per core at a time, and the chunks' writes overlap the
 // others' reads (memory stays bounded by the chunks in flight).
 const rootChunk = 4096
 
@@ -799,20 +810,47 @@ func (m *Maintainer) recomputeRoots(ctx context.Context, prev, b int64, sb *mvcc
 		wg   sync.WaitGroup
 		sem  = make(chan struct{}, w)
 	)
+	// One writer takes the chunks' batches: the batches of the chunks
+	// that finished while it wrote go out together, as one write (and one
+	// sync) instead of one each, and a write never waits behind another.
+	batches, written := make(chan *mvcc.Batch, chunks), make(chan error, 1)
+	go func() {
+		var err error
+		for batch := range batches {
+		more:
+			for {
+				select {
+				case o, ok := <-batches:
+					if !ok {
+						break more
+					}
+					batch.Append(o)
+				default:
+					break more
+				}
+			}
+			if err == nil {
+				err = batch.Flush()
+			}
+		}
+		written <- err
+	}()
 	for lo := 0; lo < n; lo += size {
 		chunk := &rowSet{t: roots.t, rows: roots.rows[lo:min(lo+size, n)]}
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer func() { <-sem }()
 			batch, changed, x, err := m.recomputeChunk(ctx, prev, b, sb, chunk, vs)
-			<-sem
-			if err == nil && changed > 0 {
-				err = batch.Flush()
-			}
 			if err == nil {
+				// Sorted here, side by side; the writer merges them.
+				batch.Sort()
+				batches <- batch
 				// The chunk's roots are its own: the other chunks read
 				// and change the directory entries of theirs meanwhile.
+				// It moves before its rows are written: if the write
+				// fails, Step drops the directory.
 				m.inc.dir.apply(x)
 			}
 			mu.Lock()
@@ -826,6 +864,8 @@ func (m *Maintainer) recomputeRoots(ctx context.Context, prev, b int64, sb *mvcc
 		}()
 	}
 	wg.Wait()
+	close(batches)
+	errs = append(errs, <-written)
 	return errors.Join(errs...) // on an error Step drops the directory
 }
 
