@@ -1,10 +1,12 @@
 package mvcc
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"maps"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -585,5 +587,29 @@ func TestBatchAppend(t *testing.T) {
 				t.Errorf("P5 at 200: %v %v %v", r, ok, err)
 			}
 		})
+	}
+}
+
+// TestSortPendingKeepsWriteOrder sorts batches with many writes of the
+// same key at the same version, large enough that the sort is not an
+// insertion sort, and checks the result against a stable sort: of two
+// writes of a key at one version, the later must stay after the earlier
+// (it is the one Badger keeps).
+func TestSortPendingKeepsWriteOrder(t *testing.T) {
+	for _, n := range []int{10, 1000, 20000} {
+		rng := rand.New(rand.NewPCG(uint64(n), 7))
+		ents := make([]pending, n)
+		for i := range ents {
+			ents[i] = pending{key: fmt.Appendf(nil, "k%03d", rng.IntN(50)), ver: uint64(rng.IntN(4)), val: fmt.Appendf(nil, "%d", i)}
+		}
+		want := slices.Clone(ents)
+		slices.SortStableFunc(want, cmpPending)
+		sortPending(ents)
+		for i := range ents {
+			if !bytes.Equal(ents[i].key, want[i].key) || ents[i].ver != want[i].ver || !bytes.Equal(ents[i].val, want[i].val) {
+				t.Fatalf("n=%d: position %d holds %s@%d (write %s), want %s@%d (write %s)", n, i,
+					ents[i].key, ents[i].ver, ents[i].val, want[i].key, want[i].ver, want[i].val)
+			}
+		}
 	}
 }
