@@ -46,6 +46,16 @@ func EncodeKey(dst []byte, id uint32, key []types.Value) []byte {
 	return dst
 }
 
+// EncodeRowKey is EncodeKey of the key of row, whose key columns are pk:
+// it encodes them from the row, without a slice of them.
+func EncodeRowKey(dst []byte, id uint32, row []types.Value, pk []int) []byte {
+	dst = tablePrefix(dst, id)
+	for _, c := range pk {
+		dst = appendKeyValue(dst, row[c])
+	}
+	return dst
+}
+
 func appendKeyValue(dst []byte, v types.Value) []byte {
 	switch v.T {
 	case types.BigInt, types.Timestamp:

@@ -80,3 +80,20 @@ func FuzzKeyRoundTrip(f *testing.F) {
 		}
 	})
 }
+
+// TestEncodeRowKeyEqualsEncodeKey checks that encoding a row's key columns
+// in place gives the bytes of encoding the extracted key, for key columns
+// in and out of the row's column order.
+func TestEncodeRowKeyEqualsEncodeKey(t *testing.T) {
+	row := []types.Value{types.String("b"), types.Int(-7), types.NullValue, types.Float(2.5), types.Bool(true)}
+	for _, pk := range [][]int{{0}, {1}, {3, 0}, {4, 1, 0}, {2}, {}} {
+		key := make([]types.Value, len(pk))
+		for i, c := range pk {
+			key[i] = row[c]
+		}
+		want := EncodeKey([]byte("x"), 42, key)
+		if got := EncodeRowKey([]byte("x"), 42, row, pk); !bytes.Equal(got, want) {
+			t.Errorf("pk %v: %x, want %x", pk, got, want)
+		}
+	}
+}

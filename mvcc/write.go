@@ -69,11 +69,7 @@ func (b *Batch) Put(t *catalog.Table, row []types.Value, ts int64) error {
 	if err := b.check(ts); err != nil {
 		return err
 	}
-	key := make([]types.Value, len(t.PK))
-	for i, k := range t.PK {
-		key[i] = row[k]
-	}
-	k := EncodeKey(nil, t.ID, key)
+	k := EncodeRowKey(nil, t.ID, row, t.PK)
 	v := EncodeRow(nil, t.Columns, row)
 	if len(k) > maxKey || len(v) > b.s.maxValue {
 		return fmt.Errorf("%w: key of %d bytes (at most %d), row of %d bytes (at most %d)", ErrTooLarge, len(k), maxKey, len(v), b.s.maxValue)

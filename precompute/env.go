@@ -86,7 +86,7 @@ type row struct {
 func newRowSet(t *catalog.Table) *rowSet { return &rowSet{t: t, keys: map[string]int{}} }
 
 func (s *rowSet) add(vals []types.Value, ts int64) {
-	s.addEnc(string(mvcc.EncodeKey(nil, s.t.ID, keyOf(vals, s.t.PK))), vals, ts)
+	s.addEnc(string(mvcc.EncodeRowKey(nil, s.t.ID, vals, s.t.PK)), vals, ts)
 }
 
 // addEnc is add with the row's encoded key already computed.

@@ -607,7 +607,7 @@ type found struct {
 }
 
 func newFound(t *catalog.Table, row []types.Value, ts int64) found {
-	return found{row: row, ts: ts, enc: string(mvcc.EncodeKey(nil, t.ID, keyOf(row, t.PK)))}
+	return found{row: row, ts: ts, enc: string(mvcc.EncodeRowKey(nil, t.ID, row, t.PK))}
 }
 
 func addAll(s *rowSet, parts [][]found) {

@@ -83,7 +83,7 @@ func (ix *index) row(e *ixEnt) []byte {
 // encode sets ix.kb to row's encoded key and ix.vb to its encoded value
 // (empty for NULL) and returns the hashes of both (vh is 0 for NULL).
 func (ix *index) encode(row []types.Value) (vh, kh uint64) {
-	ix.kb = mvcc.EncodeKey(ix.kb[:0], ix.t.ID, keyOf(row, ix.t.PK))
+	ix.kb = mvcc.EncodeRowKey(ix.kb[:0], ix.t.ID, row, ix.t.PK)
 	ix.vb = ix.vb[:0]
 	if v := row[ix.col]; !v.IsNull() {
 		ix.vb = mvcc.EncodeKey(ix.vb, 0, []types.Value{v})

@@ -62,7 +62,7 @@ type viewRows map[string][]types.Value
 func (m *Maintainer) table() *catalog.Table { return query.ViewTable(m.View) }
 
 func (m *Maintainer) encKey(row []types.Value) string {
-	return string(mvcc.EncodeKey(nil, m.View.ID, keyOf(row, m.View.PK)))
+	return string(mvcc.EncodeRowKey(nil, m.View.ID, row, m.View.PK))
 }
 
 // compute runs the view's query AS OF b over the base tables, restricted to

@@ -234,7 +234,7 @@ func (d *viewDir) len() int { return d.n }
 func (m *Maintainer) dirRowOf(d *viewDir, key string, r []types.Value, scratch *[]byte) dirRow {
 	// The root's encoded key is a prefix of the row's.
 	nroot := len(m.Def.Rels[0].Table.PK)
-	*scratch = mvcc.EncodeKey((*scratch)[:0], m.View.ID, keyOf(r, m.View.PK[:nroot]))
+	*scratch = mvcc.EncodeRowKey((*scratch)[:0], m.View.ID, r, m.View.PK[:nroot])
 	root := key[:len(*scratch)]
 	*scratch = mvcc.EncodeRow((*scratch)[:0], m.table().Columns, r)
 	return dirRow{root: root, key: key, d: d.digestOf(*scratch)}
