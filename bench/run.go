@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -197,7 +198,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer rb.db.Close()
+	defer func() {
+		if rb != nil {
+			rb.db.Close()
+		}
+	}()
 	cfg.logf("raw Badger ingest: %.0f records/s", rep.Ingest["raw Badger"])
 
 	// 2d. SQLite history tables, loaded in one transaction.
@@ -229,7 +234,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer sq.db.Close()
+	defer func() {
+		if sq != nil {
+			sq.db.Close()
+		}
+	}()
 	cfg.logf("SQLite ingest: %.0f records/s", rep.Ingest["SQLite"])
 
 	// 3. Queries: check, then time.
@@ -330,8 +339,16 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			cfg.logf("%s %s: median %v p99 %v", q, s.Name(), pct(ls, 0.5), pct(ls, 0.99))
 		}
 	}
-	// 4. Epoch close of a view over this data (ttq only).
+	// 4. Epoch close of a view over this data (ttq only). The other
+	// systems are done: closed first, so that their caches and background
+	// compactions do not share the process with the timed epochs.
 	if cfg.Epochs > 0 {
+		err := errors.Join(rb.db.Close(), sq.db.Close())
+		rb, sq = nil, nil
+		if err != nil {
+			return nil, err
+		}
+		runtime.GC()
 		er, err := measureEpochs(ctx, e, cfg, g, cfg.EpochRows, 2, cfg.Epochs)
 		if err != nil {
 			return nil, fmt.Errorf("epochs: %w", err)
