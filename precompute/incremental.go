@@ -703,9 +703,40 @@ func (m *Maintainer) stepIncremental(ctx context.Context, prev int64, ep *Epoch,
 	m.inc.built = ep.B
 	moved := make(chan error, 1)
 	go func() { moved <- m.moveIndexes(ep.B, vs, func(l ColRef) bool { return !walk[l] }) }()
-	// 2. The roots the changed rows reach.
 	sb := m.Store.At(ep.B)
 	defer sb.Close()
+	// An epoch that reaches most of the view is cheaper recomputed whole
+	// (scans and hash joins) than root by root (a lookup per row).
+	est := m.Store.EstimateVersions(m.Def.Rels[0].Table)
+	whole := func(roots int) bool { return est >= fullMinVersions && int64(roots)*fullDivisor >= est }
+	// 2. The changed roots themselves are known already: a view without
+	// GROUP BY starts recomputing them while the walks below look for the
+	// others, so that its writes (the serial part of an epoch: Badger's
+	// write goroutine) start early. They wait for the other indexes only.
+	var (
+		rc    *recompute
+		early map[string][]types.Value // their encoded keys
+		sent  = make(chan error, 1)
+	)
+	if v := vs[m.Def.Rels[0].Table.ID]; v != nil && !m.Def.Grouped && !whole(len(v.keys)) {
+		early = v.keys
+		rows := make([]row, 0, len(early))
+		for enc, key := range early {
+			rows = append(rows, row{enc: enc, key: key, val: keyRow(m.Def.Rels[0].Table, key)})
+		}
+		slices.SortFunc(rows, func(a, b row) int { return strings.Compare(a.enc, b.enc) })
+		rc = m.startRecompute(ctx, prev, ep.B, sb, vs, st)
+		go func() {
+			err := <-moved
+			if err == nil {
+				rc.add(rows)
+			}
+			sent <- err
+		}()
+	} else {
+		go func() { sent <- <-moved }()
+	}
+	// 3. The roots the changed rows reach.
 	type start struct {
 		rel int
 		row []types.Value
@@ -713,7 +744,7 @@ func (m *Maintainer) stepIncremental(ctx context.Context, prev int64, ep *Epoch,
 	var starts []start
 	for i, rel := range m.Def.Rels {
 		v := vs[rel.Table.ID]
-		if v == nil {
+		if v == nil || i == 0 && early != nil {
 			continue
 		}
 		if i == 0 || v.keyOnly {
@@ -745,18 +776,29 @@ func (m *Maintainer) stepIncremental(ctx context.Context, prev int64, ep *Epoch,
 		*out = local.rows
 		return nil
 	})
-	if err := errors.Join(err, <-moved); err != nil {
+	if err := errors.Join(err, <-sent); err != nil {
+		if rc != nil {
+			err = errors.Join(err, rc.wait())
+		}
 		return err
 	}
 	roots := newRowSet(m.Def.Rels[0].Table)
 	for _, p := range parts {
 		for _, r := range p {
-			roots.addRow(r)
+			if _, ok := early[r.enc]; !ok {
+				roots.addRow(r)
+			}
 		}
 	}
-	// An epoch that reaches most of the view is cheaper recomputed whole
-	// (scans and hash joins) than root by root (a lookup per row).
-	if est := m.Store.EstimateVersions(m.Def.Rels[0].Table); est >= fullMinVersions && int64(len(roots.rows))*fullDivisor >= est {
+	if whole(len(early) + len(roots.rows)) {
+		if rc != nil {
+			// The changed roots recomputed meanwhile are written again,
+			// the same versions, by the whole recompute.
+			if err := rc.wait(); err != nil {
+				return err
+			}
+			st.Recomputed, st.Changed = 0, 0
+		}
 		return m.stepFull(ctx, prev, ep.B, st)
 	}
 	// Roots read from the store are read in key order, after those whose
@@ -770,10 +812,14 @@ func (m *Maintainer) stepIncremental(ctx context.Context, prev int64, ep *Epoch,
 	}
 	slices.SortFunc(rs[n:], func(a, b row) int { return strings.Compare(a.enc, b.enc) })
 	roots.keys = nil // stale now, and not needed
-	if !m.Def.Grouped {
-		return m.recomputeRoots(ctx, prev, ep.B, sb, roots, vs, st)
+	if m.Def.Grouped {
+		return m.recomputeGroups(ctx, prev, ep.B, sb, roots, vs, st)
 	}
-	return m.recomputeGroups(ctx, prev, ep.B, sb, roots, vs, st)
+	if rc == nil {
+		rc = m.startRecompute(ctx, prev, ep.B, sb, vs, st)
+	}
+	rc.add(roots.rows)
+	return rc.wait()
 }
 
 // fullDivisor: an epoch whose roots number at least 1/fullDivisor of the
@@ -793,34 +839,38 @@ const (
 // others' reads (memory stays bounded by the chunks in flight).
 const rootChunk = 4096
 
-func (m *Maintainer) recomputeRoots(ctx context.Context, prev, b int64, sb *mvcc.Snapshot, roots *rowSet, vs map[uint32]*versions, st *Stat) error {
-	n := len(roots.rows)
-	if n == 0 {
-		return nil
-	}
-	w := runtime.GOMAXPROCS(0)
-	chunks := (n + rootChunk - 1) / rootChunk
-	if n >= minParallel {
-		chunks = (chunks + w - 1) / w * w
-	}
-	size := (n + chunks - 1) / chunks
-	var (
-		mu   sync.Mutex
-		errs []error
-		wg   sync.WaitGroup
-		sem  = make(chan struct{}, w)
-	)
+// recompute recomputes the view rows of roots chunk by chunk, on up to
+// GOMAXPROCS goroutines, and writes their differences through one writer.
+// Roots are added in one or more sets (add), disjoint, and wait returns
+// once every chunk is written.
+type recompute struct {
+	m       *Maintainer
+	ctx     context.Context
+	prev, b int64
+	sb      *mvcc.Snapshot
+	vs      map[uint32]*versions
+	sem     chan struct{}
+	wg      sync.WaitGroup
+	mu      sync.Mutex // guards errs and st
+	errs    []error
+	st      *Stat
+	batches chan *mvcc.Batch
+	written chan error
+}
+
+func (m *Maintainer) startRecompute(ctx context.Context, prev, b int64, sb *mvcc.Snapshot, vs map[uint32]*versions, st *Stat) *recompute {
+	r := &recompute{m: m, ctx: ctx, prev: prev, b: b, sb: sb, vs: vs, st: st,
+		sem: make(chan struct{}, runtime.GOMAXPROCS(0)), batches: make(chan *mvcc.Batch, 64), written: make(chan error, 1)}
 	// One writer takes the chunks' batches: the batches of the chunks
 	// that finished while it wrote go out together, as one write (and one
-	// sync) instead of one each, and a write never waits behind another.
-	batches, written := make(chan *mvcc.Batch, chunks), make(chan error, 1)
+	// sync) instead of one each, and a chunk never waits for its write.
 	go func() {
 		var err error
-		for batch := range batches {
+		for batch := range r.batches {
 		more:
 			for {
 				select {
-				case o, ok := <-batches:
+				case o, ok := <-r.batches:
 					if !ok {
 						break more
 					}
@@ -833,40 +883,59 @@ func (m *Maintainer) recomputeRoots(ctx context.Context, prev, b int64, sb *mvcc
 				err = batch.Flush()
 			}
 		}
-		written <- err
+		r.written <- err
 	}()
+	return r
+}
+
+// add recomputes rows (roots disjoint from those of earlier adds), in
+// chunks; it returns once the last chunk has started.
+func (r *recompute) add(rows []row) {
+	n := len(rows)
+	if n == 0 {
+		return
+	}
+	w := cap(r.sem)
+	chunks := (n + rootChunk - 1) / rootChunk
+	if n >= minParallel {
+		chunks = (chunks + w - 1) / w * w
+	}
+	size := (n + chunks - 1) / chunks
 	for lo := 0; lo < n; lo += size {
-		chunk := &rowSet{t: roots.t, rows: roots.rows[lo:min(lo+size, n)]}
-		sem <- struct{}{}
-		wg.Add(1)
+		chunk := &rowSet{t: r.m.Def.Rels[0].Table, rows: rows[lo:min(lo+size, n)]}
+		r.sem <- struct{}{}
+		r.wg.Add(1)
 		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			batch, changed, x, err := m.recomputeChunk(ctx, prev, b, sb, chunk, vs)
+			defer r.wg.Done()
+			defer func() { <-r.sem }()
+			batch, changed, x, err := r.m.recomputeChunk(r.ctx, r.prev, r.b, r.sb, chunk, r.vs)
 			if err == nil {
 				// Sorted here, side by side; the writer merges them.
 				batch.Sort()
-				batches <- batch
+				r.batches <- batch
 				// The chunk's roots are its own: the other chunks read
 				// and change the directory entries of theirs meanwhile.
 				// It moves before its rows are written: if the write
 				// fails, Step drops the directory.
-				m.inc.dir.apply(x)
+				r.m.inc.dir.apply(x)
 			}
-			mu.Lock()
-			defer mu.Unlock()
+			r.mu.Lock()
+			defer r.mu.Unlock()
 			if err != nil {
-				errs = append(errs, err)
+				r.errs = append(r.errs, err)
 				return
 			}
-			st.Recomputed += x.rows
-			st.Changed += changed
+			r.st.Recomputed += x.rows
+			r.st.Changed += changed
 		}()
 	}
-	wg.Wait()
-	close(batches)
-	errs = append(errs, <-written)
-	return errors.Join(errs...) // on an error Step drops the directory
+}
+
+// wait waits for every chunk added and its write.
+func (r *recompute) wait() error {
+	r.wg.Wait()
+	close(r.batches)
+	return errors.Join(append(r.errs, <-r.written)...) // on an error Step drops the directory
 }
 
 // recomputeChunk recomputes the view rows of roots at b and returns the
