@@ -264,8 +264,12 @@ func (m *Maintainer) readVersions(prev int64, ep *Epoch) (map[uint32]*versions, 
 			ix = nil
 		}
 		parts, err := parallel(len(encs), func(lo, hi int, out *[]read) error {
-			so, sb := m.Store.At(prev), m.Store.At(ep.B)
-			defer so.Close()
+			var so *mvcc.Snapshot
+			if ix == nil {
+				so = m.Store.At(prev)
+				defer so.Close()
+			}
+			sb := m.Store.At(ep.B)
 			defer sb.Close()
 			for _, enc := range encs[lo:hi] {
 				key, rd := ks.keys[enc], read{enc: enc}
