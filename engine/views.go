@@ -262,7 +262,11 @@ func (e *Engine) maintainLocked(v *catalog.View, g int64) error {
 		if err != nil {
 			return err
 		}
-		stats = append(stats, st)
+		if st.Recomputed > 0 {
+			// A view created before anything was sealed starts empty at
+			// instant 0: no epoch of it to list there.
+			stats = append(stats, st)
+		}
 		p, wrote = v.Created, true
 	}
 	eps, err := precompute.ChangedLogged(e.views.log, e.store, m.Tables(), p, target, epoch)

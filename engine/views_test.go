@@ -581,3 +581,48 @@ func TestExecParsedTwice(t *testing.T) {
 		t.Fatalf("the statement in between: %v", mid)
 	}
 }
+
+// TestEpochStatsOfViewCreatedEmpty: a view created before anything was
+// sealed starts at instant 0 with no rows; ttq_epochs lists no epoch of it
+// there (it used to show a 1970-01-01 row of 0 rows), while a view created
+// over sealed data lists its backfill at its first boundary.
+func TestEpochStatsOfViewCreatedEmpty(t *testing.T) {
+	e, err := engine.Open(t.TempDir(), engine.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	ctx := context.Background()
+	exec := func(script string) {
+		t.Helper()
+		if err := e.ExecScript(ctx, script, query.Options{}, func(string, *query.Result) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	load := func(lines string) {
+		t.Helper()
+		if _, err := e.Load(ctx, strings.NewReader(lines), "test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exec("CREATE SOURCE s; CREATE TABLE t (k BIGINT PRIMARY KEY, v BIGINT) SOURCE s; CREATE VIEW early AS SELECT k, v FROM t")
+	load(`{"source":"s","table":"t","op":"upsert","ts":"2026-01-01T00:00:00Z","data":{"k":1,"v":2}}
+{"source":"s","op":"watermark","ts":"2026-01-01T00:00:10Z"}
+`)
+	exec("CREATE VIEW late AS SELECT k, v FROM t")
+	load(`{"source":"s","table":"t","op":"upsert","ts":"2026-01-01T00:00:15Z","data":{"k":2,"v":3}}
+{"source":"s","op":"watermark","ts":"2026-01-01T00:00:20Z"}
+`)
+	got := engineRows(t, e, "SELECT view, epoch, rows_changed FROM ttq_epochs")
+	want := []string{
+		"early,2026-01-01T00:00:00Z,1",
+		"early,2026-01-01T00:00:15Z,1",
+		"early,2026-01-01T00:00:20Z,",
+		"late,2026-01-01T00:00:10Z,1",
+		"late,2026-01-01T00:00:15Z,1",
+		"late,2026-01-01T00:00:20Z,",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("ttq_epochs:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
