@@ -720,7 +720,7 @@ func (m *Maintainer) stepIncremental(ctx context.Context, prev int64, ep *Epoch,
 	var (
 		rc    *recompute
 		early map[string][]types.Value // their encoded keys
-		sent  = make(chan error, 1)
+		sent  = moved                  // the other indexes moved (and the changed roots handed out)
 	)
 	if v := vs[m.Def.Rels[0].Table.ID]; v != nil && !m.Def.Grouped && !whole(len(v.keys)) {
 		early = v.keys
@@ -730,6 +730,7 @@ func (m *Maintainer) stepIncremental(ctx context.Context, prev int64, ep *Epoch,
 		}
 		slices.SortFunc(rows, func(a, b row) int { return strings.Compare(a.enc, b.enc) })
 		rc = m.startRecompute(ctx, prev, ep.B, sb, vs, st)
+		sent = make(chan error, 1)
 		go func() {
 			err := <-moved
 			if err == nil {
@@ -737,8 +738,6 @@ func (m *Maintainer) stepIncremental(ctx context.Context, prev int64, ep *Epoch,
 			}
 			sent <- err
 		}()
-	} else {
-		go func() { sent <- <-moved }()
 	}
 	// 3. The roots the changed rows reach.
 	type start struct {
